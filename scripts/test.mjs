@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Compiles src and test with tsc (type-checking them), then runs the compiled specs
+// with Node's test runner. `node scripts/test.mjs [unit|e2e|cluster ...]` runs a subset.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+
+const SUITES = {
+  unit: { dir: 'build/src', suffix: '.spec.js' },
+  e2e: { dir: 'build/test/e2e', suffix: '.e2e-spec.js' },
+  cluster: { dir: 'build/test/cluster', suffix: '.cluster-spec.js' },
+  bench: { dir: 'build/test/bench', suffix: '.bench-spec.js' },
+};
+
+const wanted = process.argv.slice(2);
+const selected = wanted.length > 0 ? wanted : Object.keys(SUITES);
+for (const name of selected) {
+  if (!(name in SUITES)) {
+    console.error(`unknown suite "${name}"; known: ${Object.keys(SUITES).join(', ')}`);
+    process.exit(2);
+  }
+}
+
+rmSync('build', { recursive: true, force: true });
+const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], {
+  stdio: 'inherit',
+});
+if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+
+function find(dir, suffix) {
+  let found = [];
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) found = found.concat(find(path, suffix));
+    else if (entry.endsWith(suffix)) found.push(path);
+  }
+  return found;
+}
+
+const files = selected.flatMap((name) => find(SUITES[name].dir, SUITES[name].suffix)).sort();
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
+const stream = run({ files, concurrency, timeout: 180_000 });
+stream.on('test:fail', (event) => {
+  // Suites report their failing children too; one failure is enough to fail the run.
+  if (event.details?.error) process.exitCode = 1;
+});
+stream.compose(spec).pipe(process.stdout);

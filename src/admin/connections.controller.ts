@@ -1,0 +1,71 @@
+import { Controller, Delete, Get, HttpCode, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
+import { AdminGuard } from '../core/auth/admin.guard.js';
+import { ClientRegistry } from '../core/registry/client-registry.js';
+import type { ClientInfo } from '../core/registry/connection.js';
+import { ListConnectionsQuery } from './list-connections.query.js';
+
+const DEFAULT_PAGE = 100;
+
+export interface ConnectionsPage {
+  total: number;
+  by_protocol: Record<string, number>;
+  by_instance: Record<string, number>;
+  clients: ClientInfo[];
+  next_cursor: string | null;
+}
+
+/** Every connection of every protocol, on every instance. */
+@Controller('admin/connections')
+@UseGuards(AdminGuard)
+export class ConnectionsController {
+  constructor(private readonly registry: ClientRegistry) {}
+
+  /**
+   * Counts cover every matching client; `clients` is one page of them in id order,
+   * continued from `next_cursor`.
+   */
+  @Get()
+  async list(@Query() query: ListConnectionsQuery): Promise<ConnectionsPage> {
+    const all = (await this.registry.list()).filter(
+      (c) => query.protocol === undefined || c.protocol === query.protocol,
+    );
+    const byProtocol: Record<string, number> = {};
+    const byInstance: Record<string, number> = {};
+    for (const client of all) {
+      byProtocol[client.protocol] = (byProtocol[client.protocol] ?? 0) + 1;
+      byInstance[client.instance] = (byInstance[client.instance] ?? 0) + 1;
+    }
+    all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const start = query.cursor === undefined ? 0 : firstAfter(all, query.cursor);
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const clients = all.slice(start, start + limit);
+    const last = clients.at(-1);
+    return {
+      total: all.length,
+      by_protocol: byProtocol,
+      by_instance: byInstance,
+      clients,
+      next_cursor: start + limit < all.length && last ? last.id : null,
+    };
+  }
+
+  /** Closes the client with its protocol's normal close code, wherever it is. */
+  @Delete(':clientId')
+  @HttpCode(204)
+  async close(@Param('clientId') clientId: string): Promise<void> {
+    if (clientId.length > 256 || !(await this.registry.disconnect(clientId))) {
+      throw new NotFoundException({ statusCode: 404, error: 'Not Found', message: 'no such connection' });
+    }
+  }
+}
+
+function firstAfter(sorted: ClientInfo[], cursor: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as ClientInfo).id <= cursor) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

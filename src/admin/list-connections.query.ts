@@ -1,0 +1,24 @@
+import { Transform } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+
+export class ListConnectionsQuery {
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z][a-z0-9-]{0,31}$/, { message: 'must be a protocol name' })
+  protocol?: string;
+
+  /** The last id of the previous page. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  cursor?: string;
+
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value,
+  )
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  limit?: number;
+}

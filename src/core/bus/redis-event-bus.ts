@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger as Pino } from 'pino';
+import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
+import type { RedisConnections } from '../engine/redis-connections.js';
+import { decodeBusMessage, encodeBusMessage } from './bus-wire.js';
+import { EventBus, type BusMessage } from './event-bus.js';
+
+/**
+ * The Redis bus: one PUBLISH per publish on one shared channel, whatever the number
+ * of subscribers. The publishing instance delivers to its own clients directly (so
+ * local delivery survives a Redis outage) and ignores its own echo, which makes
+ * delivery exactly once per instance.
+ */
+export class RedisEventBus extends EventBus {
+  readonly instanceId = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  private readonly channel: string;
+  private readonly channelBuffer: Buffer;
+
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly log: Pino,
+  ) {
+    super();
+    this.channel = redis.key('bus');
+    this.channelBuffer = Buffer.from(this.channel);
+    redis.subscriber.on('messageBuffer', (channel: Buffer, frame: Buffer) => {
+      if (channel.equals(this.channelBuffer)) this.receive(frame);
+    });
+  }
+
+  start(): void {
+    this.redis.onReady('subscriber', () => {
+      this.redis.subscriber.subscribe(this.channel).catch((err: unknown) => {
+        this.log.warn({ err: String(err) }, 'bus subscribe failed; retried on reconnect');
+      });
+    });
+  }
+
+  async publish(message: BusMessage): Promise<void> {
+    this.dispatch(message);
+    try {
+      await this.redis.command.publish(this.channel, encodeBusMessage(this.instanceId, message));
+    } catch (err) {
+      throw new EngineUnavailableError('publish', err);
+    }
+  }
+
+  private receive(frame: Buffer): void {
+    const decoded = decodeBusMessage(frame);
+    if (!decoded) {
+      this.log.warn('dropped a malformed bus frame');
+      return;
+    }
+    if (decoded.origin === this.instanceId) return;
+    this.dispatch(decoded.message);
+  }
+}

@@ -1,0 +1,15 @@
+import { Global, Module } from '@nestjs/common';
+import { AdminGuard } from './auth/admin.guard.js';
+import { AdminToken } from './auth/admin-token.js';
+import { EngineModule } from './engine/engine.module.js';
+import { OpenApiRegistry } from './http/openapi.js';
+import { GatewayCatalog } from './ws/gateway-catalog.js';
+
+/** The protocol-agnostic core every protocol module builds on. */
+@Global()
+@Module({
+  imports: [EngineModule],
+  providers: [GatewayCatalog, AdminToken, AdminGuard, OpenApiRegistry],
+  exports: [EngineModule, GatewayCatalog, AdminToken, AdminGuard, OpenApiRegistry],
+})
+export class CoreModule {}

@@ -1,0 +1,65 @@
+import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { AppConfig } from '../../config/app-config.js';
+import type { EventBus } from '../bus/event-bus.js';
+import { MemoryEventBus } from '../bus/memory-event-bus.js';
+import { RedisEventBus } from '../bus/redis-event-bus.js';
+import { GatehouseLogger } from '../logging/gatehouse-logger.js';
+import type { ClientRegistry } from '../registry/client-registry.js';
+import { MemoryClientRegistry } from '../registry/memory-client-registry.js';
+import { RedisClientRegistry } from '../registry/redis-client-registry.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { RedisStore } from '../store/redis-store.js';
+import type { Store } from '../store/store.js';
+import { RedisConnections } from './redis-connections.js';
+
+const READY_PING_TIMEOUT_MS = 1000;
+
+/**
+ * Chooses the engine from `REDIS_URL` and owns its lifetime: the embedded memory
+ * drivers when unset, the Redis drivers when set. Everything else injects the
+ * `EventBus`, `Store` and `ClientRegistry` it exposes.
+ */
+@Injectable()
+export class Engine implements OnModuleInit, OnApplicationShutdown {
+  readonly kind: 'memory' | 'redis';
+  readonly bus: EventBus;
+  readonly store: Store;
+  readonly registry: ClientRegistry;
+  private readonly redis: RedisConnections | null;
+
+  constructor(config: AppConfig, logger: GatehouseLogger) {
+    const log = logger.child({ context: 'Engine' });
+    if (config.REDIS_URL === undefined) {
+      this.kind = 'memory';
+      this.redis = null;
+      this.bus = new MemoryEventBus();
+      this.store = new MemoryStore();
+      this.registry = new MemoryClientRegistry(this.bus, log);
+      return;
+    }
+    this.kind = 'redis';
+    this.redis = new RedisConnections(config.REDIS_URL, config.REDIS_KEY_PREFIX, log);
+    this.bus = new RedisEventBus(this.redis, log);
+    this.store = new RedisStore(this.redis);
+    this.registry = new RedisClientRegistry(this.bus, log, this.redis, { heartbeatMs: 2000, ttlMs: 6000 });
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (!this.redis) return;
+    (this.bus as RedisEventBus).start();
+    (this.registry as RedisClientRegistry).start();
+    await this.redis.connect();
+  }
+
+  /** True when the engine answers: always for memory, a Redis PING for Redis. */
+  async isReady(): Promise<boolean> {
+    return this.redis === null || (await this.redis.ping(READY_PING_TIMEOUT_MS));
+  }
+
+  // Runs after Nest has closed every socket, so the last disconnects still reach Redis.
+  async onApplicationShutdown(): Promise<void> {
+    if (!this.redis) return;
+    await (this.registry as RedisClientRegistry).stop();
+    await this.redis.close();
+  }
+}

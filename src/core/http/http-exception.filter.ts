@@ -1,0 +1,55 @@
+import { Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { Response } from 'express';
+import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+  expose?: boolean;
+}
+
+/**
+ * Every HTTP error leaves as `{statusCode, error, message}` JSON: Nest's own
+ * exceptions as they are, a Redis outage as 503, body-parser failures (too large,
+ * malformed JSON) as 413/400, and anything unexpected as a bare 500. No stack trace
+ * or internal message ever reaches a client.
+ */
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly log = new Logger('Http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw exception;
+    this.respond(exception, host.switchToHttp().getResponse<Response>());
+  }
+
+  respond(exception: unknown, response: Response): void {
+    const [status, body] = this.describe(exception);
+    if (response.headersSent) return;
+    response.status(status).json(body);
+  }
+
+  private describe(exception: unknown): [number, Record<string, unknown>] {
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const answer = exception.getResponse();
+      if (typeof answer === 'object') return [status, answer as Record<string, unknown>];
+      return [status, { statusCode: status, error: answer, message: answer }];
+    }
+    if (exception instanceof EngineUnavailableError) {
+      return [
+        HttpStatus.SERVICE_UNAVAILABLE,
+        { statusCode: 503, error: 'Service Unavailable', message: 'Redis is unavailable; try again shortly' },
+      ];
+    }
+    const parser = exception as BodyParserError;
+    if (parser?.type === 'entity.too.large') {
+      return [413, { statusCode: 413, error: 'Payload Too Large', message: 'Body larger than 1 MiB' }];
+    }
+    if (typeof parser?.status === 'number' && parser.status >= 400 && parser.status < 500 && parser.expose) {
+      return [parser.status, { statusCode: parser.status, error: 'Bad Request', message: 'Malformed request body' }];
+    }
+    this.log.error(exception instanceof Error ? exception : String(exception));
+    return [500, { statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' }];
+  }
+}

@@ -1,0 +1,18 @@
+import { BadRequestException, Injectable, type PipeTransform } from '@nestjs/common';
+
+export const SNOWFLAKE = /^[0-9]{1,20}$/;
+
+/** Path ids are Discord-style snowflakes: 1 to 20 digits, else 400. */
+@Injectable()
+export class ParseSnowflakePipe implements PipeTransform<string, string> {
+  transform(value: string): string {
+    if (!SNOWFLAKE.test(value)) {
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: ['id: must be a snowflake (1 to 20 digits)'],
+      });
+    }
+    return value;
+  }
+}

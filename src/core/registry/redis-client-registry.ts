@@ -1,0 +1,159 @@
+import type { Logger as Pino } from 'pino';
+import type { EventBus } from '../bus/event-bus.js';
+import type { RedisConnections } from '../engine/redis-connections.js';
+import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
+import { ClientRegistry } from './client-registry.js';
+import type { ClientInfo, Connection } from './connection.js';
+
+export interface RedisRegistryTiming {
+  /** How often an instance tells Redis it is alive. */
+  heartbeatMs: number;
+  /** After this long without a heartbeat an instance, and its clients, drop out of the view. */
+  ttlMs: number;
+}
+
+/**
+ * Mirrors this instance's connections into a Redis hash of its own
+ * (`conns:<instance>`), kept alive by a heartbeat in the `instances` sorted set. A dead
+ * instance's clients vanish from the view when its heartbeat stops. Writes are batched
+ * per tick, and the whole hash is rewritten after every reconnect, so an outage never
+ * leaves it stale.
+ */
+export class RedisClientRegistry extends ClientRegistry {
+  private readonly pending = new Map<string, Connection | null>();
+  private flushScheduled = false;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private stopReady: (() => void) | null = null;
+  private readonly hashKey: string;
+  private readonly instancesKey: string;
+
+  constructor(
+    bus: EventBus,
+    log: Pino,
+    private readonly redis: RedisConnections,
+    private readonly timing: RedisRegistryTiming,
+  ) {
+    super(bus, log);
+    this.hashKey = redis.key('conns', this.instanceId);
+    this.instancesKey = redis.key('instances');
+  }
+
+  start(): void {
+    this.stopReady = this.redis.onReady('command', () => void this.resync());
+    this.heartbeat = setInterval(() => void this.beat(), this.timing.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopReady?.();
+    if (!this.redis.isUp) return;
+    await this.redis.command
+      .multi()
+      .del(this.hashKey)
+      .zrem(this.instancesKey, this.instanceId)
+      .exec()
+      .catch(() => undefined);
+  }
+
+  async list(): Promise<ClientInfo[]> {
+    const instances = await this.liveInstances();
+    const pipeline = this.redis.command.pipeline();
+    for (const instance of instances) pipeline.hvals(this.redis.key('conns', instance));
+    const results = await this.guard('list', () => pipeline.exec());
+    const clients: ClientInfo[] = [];
+    for (const [err, values] of results ?? []) {
+      if (err || !Array.isArray(values)) continue;
+      for (const value of values) clients.push(JSON.parse(String(value)) as ClientInfo);
+    }
+    return clients;
+  }
+
+  async locate(id: string): Promise<ClientInfo | null> {
+    const local = this.get(id);
+    if (local) return local.info(this.instanceId);
+    const instances = await this.liveInstances();
+    const pipeline = this.redis.command.pipeline();
+    for (const instance of instances) pipeline.hget(this.redis.key('conns', instance), id);
+    const results = await this.guard('locate', () => pipeline.exec());
+    for (const [err, value] of results ?? []) {
+      if (!err && typeof value === 'string') return JSON.parse(value) as ClientInfo;
+    }
+    return null;
+  }
+
+  protected mirror(connection: Connection): void {
+    this.pending.set(connection.id, connection);
+    this.scheduleFlush();
+  }
+
+  protected unmirror(id: string): void {
+    this.pending.set(id, null);
+    this.scheduleFlush();
+  }
+
+  private async liveInstances(): Promise<string[]> {
+    return this.guard('list instances', () =>
+      this.redis.command.zrangebyscore(this.instancesKey, Date.now() - this.timing.ttlMs, '+inf'),
+    );
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => void this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    if (this.pending.size === 0) return;
+    if (!this.redis.isUp) {
+      // The resync after the reconnect writes the whole state; nothing to keep.
+      this.pending.clear();
+      return;
+    }
+    const fields: string[] = [];
+    const removed: string[] = [];
+    for (const [id, connection] of this.pending) {
+      if (connection) fields.push(id, JSON.stringify(connection.info(this.instanceId)));
+      else removed.push(id);
+    }
+    this.pending.clear();
+    const pipeline = this.redis.command.pipeline();
+    if (fields.length > 0) pipeline.hset(this.hashKey, ...fields);
+    if (removed.length > 0) pipeline.hdel(this.hashKey, ...removed);
+    pipeline.pexpire(this.hashKey, this.timing.ttlMs);
+    await pipeline.exec().catch(() => undefined);
+  }
+
+  private async beat(): Promise<void> {
+    if (!this.redis.isUp) return;
+    const now = Date.now();
+    await this.redis.command
+      .pipeline()
+      .zadd(this.instancesKey, now, this.instanceId)
+      .zremrangebyscore(this.instancesKey, '-inf', now - this.timing.ttlMs)
+      .pexpire(this.hashKey, this.timing.ttlMs)
+      .exec()
+      .catch(() => undefined);
+  }
+
+  private async resync(): Promise<void> {
+    const fields: string[] = [];
+    for (const connection of this.local()) fields.push(connection.id, JSON.stringify(connection.info(this.instanceId)));
+    const pipeline = this.redis.command.multi().del(this.hashKey);
+    if (fields.length > 0) pipeline.hset(this.hashKey, ...fields).pexpire(this.hashKey, this.timing.ttlMs);
+    pipeline.zadd(this.instancesKey, Date.now(), this.instanceId);
+    await pipeline.exec().catch((err: unknown) => {
+      this.log.warn({ err: String(err) }, 'registry resync failed; retried on reconnect');
+    });
+  }
+
+  private async guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new EngineUnavailableError(operation, err);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { Store, type WindowHit } from './store.js';
+
+interface Window {
+  used: number;
+  endsAt: number;
+}
+
+/** The embedded engine's store: process memory, gone with the process. */
+export class MemoryStore extends Store {
+  private readonly values = new Map<string, string>();
+  private readonly lists = new Map<string, string[]>();
+  private readonly windows = new Map<string, Window>();
+
+  get(key: string): Promise<string | null> {
+    return Promise.resolve(this.values.get(key) ?? null);
+  }
+
+  set(key: string, value: string): Promise<void> {
+    this.values.set(key, value);
+    return Promise.resolve();
+  }
+
+  delete(key: string): Promise<boolean> {
+    const existed = this.values.delete(key) || this.lists.delete(key);
+    return Promise.resolve(existed);
+  }
+
+  append(key: string, value: string, limit: number): Promise<number> {
+    let list = this.lists.get(key);
+    if (!list) {
+      list = [];
+      this.lists.set(key, list);
+    }
+    list.push(value);
+    if (list.length > limit) list.splice(0, list.length - limit);
+    return Promise.resolve(list.length);
+  }
+
+  range(key: string): Promise<string[]> {
+    return Promise.resolve([...(this.lists.get(key) ?? [])]);
+  }
+
+  hit(key: string, cost: number, windowMs: number): Promise<WindowHit> {
+    const now = Date.now();
+    this.sweepWindows(now);
+    let window = this.windows.get(key);
+    if (!window || window.endsAt <= now) {
+      window = { used: 0, endsAt: now + windowMs };
+      this.windows.set(key, window);
+    }
+    window.used += cost;
+    return Promise.resolve({ used: window.used, resetInMs: window.endsAt - now });
+  }
+
+  peek(key: string): Promise<WindowHit> {
+    const now = Date.now();
+    const window = this.windows.get(key);
+    if (!window || window.endsAt <= now) return Promise.resolve({ used: 0, resetInMs: 0 });
+    return Promise.resolve({ used: window.used, resetInMs: window.endsAt - now });
+  }
+
+  private lastSweep = 0;
+
+  /** Expired windows are dropped at most once a second, so counters cannot grow without bound. */
+  private sweepWindows(now: number): void {
+    if (now - this.lastSweep < 1000) return;
+    this.lastSweep = now;
+    for (const [key, window] of this.windows) if (window.endsAt <= now) this.windows.delete(key);
+  }
+}

@@ -1,0 +1,76 @@
+import { Injectable, type BeforeApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
+import type { WebSocketServer } from 'ws';
+import { AppConfig } from '../../config/app-config.js';
+import type { WsProtocol } from './ws-protocol.js';
+
+const GOING_AWAY = { code: 1001, reason: 'Server shutting down' } as const;
+
+/**
+ * The protocols the process serves and their ws servers. Gateways register their
+ * protocol in their constructor (before Nest binds gateways to the adapter); the
+ * adapter registers each server it creates. It also owns the shutdown order.
+ */
+@Injectable()
+export class GatewayCatalog implements OnModuleDestroy, BeforeApplicationShutdown {
+  private readonly protocols = new Map<string, WsProtocol>();
+  private readonly servers = new Map<string, WebSocketServer>();
+  private stopping = false;
+
+  constructor(private readonly config: AppConfig) {}
+
+  register(protocol: WsProtocol): void {
+    if (this.protocols.has(protocol.name)) throw new Error(`protocol ${protocol.name} registered twice`);
+    this.protocols.set(protocol.name, protocol);
+  }
+
+  get(name: string): WsProtocol | undefined {
+    return this.protocols.get(name);
+  }
+
+  all(): WsProtocol[] {
+    return [...this.protocols.values()];
+  }
+
+  attachServer(name: string, server: WebSocketServer): void {
+    this.servers.set(name, server);
+  }
+
+  /** Where dedicated protocol ports listen: the same interface as the main port. */
+  get listenHost(): string {
+    return this.config.HOST;
+  }
+
+  /** True from the moment shutdown starts: upgrades are refused and readiness is down. */
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
+  // Set first, so disconnects caused by the shutdown are not mistaken for clients
+  // leaving, and /health/ready turns 503 before sockets start closing.
+  onModuleDestroy(): void {
+    this.stopping = true;
+  }
+
+  // Nest's own teardown terminates sockets without a close frame; before it runs,
+  // every client is sent 1001 and given SHUTDOWN_GRACE_MS to take it.
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    const closed: Promise<void>[] = [];
+    for (const server of this.servers.values()) {
+      for (const socket of server.clients) {
+        if (socket.readyState === socket.CLOSED) continue;
+        closed.push(new Promise((resolve) => socket.once('close', () => resolve())));
+        if (socket.readyState === socket.OPEN) socket.close(GOING_AWAY.code, GOING_AWAY.reason);
+      }
+    }
+    if (closed.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(closed),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, this.config.SHUTDOWN_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+}

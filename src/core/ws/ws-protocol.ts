@@ -1,0 +1,64 @@
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { CloseSpec } from '../registry/connection.js';
+
+/** A frame routed to one of a gateway's `@SubscribeMessage` handlers. */
+export interface RoutedMessage {
+  event: string;
+  data: unknown;
+}
+
+/**
+ * A protocol's wire format, as pure functions. The adapter calls `decode` on every
+ * inbound frame instead of Nest's single `{event, data}` JSON parser, and `encode` on
+ * whatever a handler returns.
+ */
+export interface WsCodec {
+  /** `undefined` drops the frame silently (protocols that ignore bad input). */
+  decode(data: Buffer, isBinary: boolean): RoutedMessage | undefined;
+  encode(message: unknown): Buffer | string;
+}
+
+export type UpgradeVerdict =
+  | { accept: true; principal?: unknown }
+  | { accept: false; status: 400 | 401 | 403 | 404 | 429 | 503; message?: string };
+
+export interface HeartbeatSpec {
+  /** A WebSocket ping goes to every client this often. */
+  intervalMs: number;
+  /** A client that has not answered a ping this long after it was sent is closed. */
+  timeoutMs: number;
+  /** The close it gets; `null` terminates the socket without a close frame. */
+  close: CloseSpec | null;
+  /** Runs with every ping, for protocols that also send an application-level ping. */
+  onPing?: (socket: WebSocket) => void;
+}
+
+/** Everything the adapter needs to serve one protocol; registered by its gateway. */
+export interface WsProtocol {
+  name: string;
+  /** Every path the protocol answers on; matched with or without a trailing slash. */
+  paths: readonly string[];
+  /** A port of its own on which any path is this protocol, for clients hard-wired to a port. */
+  dedicatedPort?: number;
+  /** Largest inbound frame; a bigger one closes the socket with 1009. */
+  maxPayload: number;
+  codec: WsCodec;
+  heartbeat: HeartbeatSpec;
+  /**
+   * Runs before the socket opens. A refusal is answered with a real HTTP status; an
+   * accepted principal is handed to the gateway through `upgradePrincipal(req)`.
+   */
+  authenticate?: (req: IncomingMessage) => UpgradeVerdict | Promise<UpgradeVerdict>;
+}
+
+const principals = new WeakMap<IncomingMessage, unknown>();
+
+export function setUpgradePrincipal(req: IncomingMessage, principal: unknown): void {
+  principals.set(req, principal);
+}
+
+/** What the protocol's `authenticate` accepted for this upgrade request. */
+export function upgradePrincipal<T>(req: IncomingMessage): T | undefined {
+  return principals.get(req) as T | undefined;
+}

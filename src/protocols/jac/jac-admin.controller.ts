@@ -1,0 +1,63 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  HttpCode,
+  Post,
+  ServiceUnavailableException,
+  UseGuards,
+} from '@nestjs/common';
+import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { Engine } from '../../core/engine/engine.js';
+import { IssueTokenDto } from './dto/issue-token.dto.js';
+import { NotifyDto } from './dto/notify.dto.js';
+import { JacTokens, newRootId } from './jac-tokens.js';
+import { JacService } from './jac.service.js';
+
+@Controller('admin/jac')
+@UseGuards(AdminGuard)
+export class JacAdminController {
+  constructor(
+    private readonly tokens: JacTokens,
+    private readonly jac: JacService,
+    private readonly engine: Engine,
+  ) {}
+
+  /** A JWT for `root_id` (a new root when none is given). */
+  @Post('tokens')
+  @HttpCode(201)
+  issue(@Body() body: IssueTokenDto): { token: string; root_id: string } {
+    const rootId = body.root_id ?? newRootId();
+    return { token: this.tokens.issue(rootId, body.expires_in_s), root_id: rootId };
+  }
+
+  /**
+   * The server-side `notify_users/channels/clients`. With Redis down the publish is
+   * refused (503) rather than delivered on this instance only.
+   */
+  @Post('notify')
+  @HttpCode(202)
+  async notify(@Body() body: NotifyDto): Promise<Record<string, never>> {
+    const targets = [
+      ['user', body.root_ids ?? []],
+      ['channel', body.channel_ids ?? []],
+      ['client', body.client_ids ?? []],
+    ] as const;
+    if (targets.every(([, ids]) => ids.length === 0)) {
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: ['root_ids: one of root_ids, channel_ids or client_ids must name at least one id'],
+      });
+    }
+    if (!(await this.engine.isReady())) {
+      throw new ServiceUnavailableException({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'Redis is unavailable; try again shortly',
+      });
+    }
+    for (const [kind, ids] of targets) await this.jac.notify(kind, ids, body.data);
+    return {};
+  }
+}

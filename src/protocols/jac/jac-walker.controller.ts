@@ -1,0 +1,66 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Headers,
+  HttpCode,
+  InternalServerErrorException,
+  NotFoundException,
+  Param,
+  Post,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { JacTokens } from './jac-tokens.js';
+import { JacService } from './jac.service.js';
+
+/** `POST /walker/:name`: a walker over HTTP, with the socket's token rules. */
+@Controller('walker')
+export class JacWalkerController {
+  constructor(
+    private readonly jac: JacService,
+    private readonly tokens: JacTokens,
+  ) {}
+
+  @Post(':name')
+  @HttpCode(200)
+  async run(
+    @Param('name') name: string,
+    @Headers('authorization') authorization: string | undefined,
+    @Body() body: unknown,
+  ): Promise<{ status: 200; reports?: unknown[] }> {
+    const context = body === undefined ? {} : body;
+    if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: ['body: must be a JSON object'],
+      });
+    }
+    const identity = this.tokens.verifyHeader(authorization);
+    const outcome = await this.jac.runWalker(name, 'post', context as Record<string, unknown>, identity, null, null);
+    switch (outcome.kind) {
+      case 'unknown':
+        throw new NotFoundException({ statusCode: 404, error: 'Not Found', message: 'no such walker' });
+      case 'unauthenticated':
+        throw new UnauthorizedException({
+          statusCode: 401,
+          error: 'Unauthorized',
+          message: `Walker ${name} requires a valid bearer token`,
+        });
+      case 'invalid':
+        throw new BadRequestException({
+          statusCode: 400,
+          error: 'Bad Request',
+          message: outcome.problems.map((p) => `${p.field}: ${p.message}`),
+        });
+      case 'failed':
+        throw new InternalServerErrorException({
+          statusCode: 500,
+          error: 'Internal Server Error',
+          message: `Walker ${name} failed`,
+        });
+      case 'ok':
+        return outcome.reports.length > 0 ? { status: 200, reports: outcome.reports } : { status: 200 };
+    }
+  }
+}

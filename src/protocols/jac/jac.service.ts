@@ -1,0 +1,135 @@
+import { Injectable } from '@nestjs/common';
+import type { Logger as Pino } from 'pino';
+import type { WebSocket } from 'ws';
+import { AppConfig } from '../../config/app-config.js';
+import { EventBus } from '../../core/bus/event-bus.js';
+import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
+import { ClientRegistry } from '../../core/registry/client-registry.js';
+import { Connection, type ClientId } from '../../core/registry/connection.js';
+import type { FieldProblem } from '../../core/http/validation.js';
+import { encodeJac, type PublishKind } from './jac.codec.js';
+import { newJacId, type JacIdentity } from './jac-tokens.js';
+import { WalkerRegistry } from './walkers/walker-registry.js';
+import { WalkerRun, type JacNotifier } from './walkers/walker-run.js';
+
+export const JAC = 'jac';
+
+/** One jac socket: its registry entry and who it is. */
+export interface JacSession {
+  readonly connection: Connection;
+  readonly channelId: string;
+  identity: JacIdentity;
+}
+
+export type WalkerOutcome =
+  | { kind: 'ok'; reports: unknown[] }
+  | { kind: 'unknown' }
+  | { kind: 'unauthenticated'; name: string }
+  | { kind: 'invalid'; problems: FieldProblem[] }
+  | { kind: 'failed'; name: string };
+
+export interface ConnectionEvent {
+  type: 'connection';
+  data: { client_id: string; root_id: string; channel_id: string };
+}
+
+/**
+ * jac's behaviour, shared by the socket gateway, the HTTP walker route and the admin
+ * API: sessions, fan-out through the bus, and walker runs.
+ */
+@Injectable()
+export class JacService implements JacNotifier {
+  private readonly sessions = new WeakMap<WebSocket, JacSession>();
+  private readonly log: Pino;
+
+  constructor(
+    private readonly registry: ClientRegistry,
+    private readonly bus: EventBus,
+    private readonly walkers: WalkerRegistry,
+    private readonly config: AppConfig,
+    logger: GatehouseLogger,
+  ) {
+    this.log = logger.child({ protocol: JAC });
+    // Every instance writes the payload bytes as they came: no parse, no re-encode.
+    bus.subscribe(JAC, (message) => this.registry.deliver(JAC, message.target, message.payload));
+  }
+
+  open(socket: WebSocket, identity: JacIdentity, channelId: string | undefined): JacSession {
+    const connection = new Connection({
+      id: newJacId() as ClientId,
+      protocol: JAC,
+      socket,
+      user: identity.rootId,
+      normalClose: { code: 1000, reason: 'Closed by server' },
+      slowConsumerClose: { code: 1013, reason: 'Send buffer limit exceeded' },
+      sendBufferLimit: this.config.WS_SEND_BUFFER_LIMIT,
+    });
+    const session: JacSession = { connection, channelId: channelId ?? newJacId(), identity };
+    this.registry.setChannels(connection, [session.channelId]);
+    this.registry.add(connection);
+    this.sessions.set(socket, session);
+    return session;
+  }
+
+  close(socket: WebSocket): void {
+    const session = this.sessions.get(socket);
+    if (!session) return;
+    this.sessions.delete(socket);
+    this.registry.remove(session.connection);
+  }
+
+  session(socket: WebSocket): JacSession | undefined {
+    return this.sessions.get(socket);
+  }
+
+  connectionEvent(session: JacSession): ConnectionEvent {
+    return {
+      type: 'connection',
+      data: { client_id: session.connection.id, root_id: session.identity.rootId, channel_id: session.channelId },
+    };
+  }
+
+  setIdentity(session: JacSession, identity: JacIdentity): void {
+    session.identity = identity;
+    this.registry.setUser(session.connection, identity.rootId);
+  }
+
+  /** The seed's `notify_users/channels/clients`: `data` goes as-is to every match, on every instance. */
+  notify(kind: PublishKind, ids: readonly string[], data: unknown): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.bus.publish({ topic: JAC, target: { kind, ids }, payload: encodeJac(data) });
+  }
+
+  /**
+   * A publish from a socket: local delivery has happened when this returns; a Redis
+   * outage only costs the other instances' copies, and is logged, not answered.
+   */
+  notifyFromSocket(kind: PublishKind, ids: readonly string[], data: unknown): void {
+    this.notify(kind, ids, data).catch((err: unknown) => {
+      this.log.warn({ err: String(err) }, 'publish reached this instance only');
+    });
+  }
+
+  async runWalker(
+    name: string,
+    method: 'websocket' | 'post',
+    rawContext: Record<string, unknown>,
+    identity: JacIdentity,
+    self: ((data: unknown) => void) | null,
+    node: string | null,
+  ): Promise<WalkerOutcome> {
+    const walker = this.walkers.find(name, method);
+    if (!walker) return { kind: 'unknown' };
+    if (walker.auth && !identity.authenticated) return { kind: 'unauthenticated', name };
+    const context = WalkerRegistry.buildContext(walker, rawContext);
+    if (Array.isArray(context)) return { kind: 'invalid', problems: context };
+    const run = new WalkerRun(this, identity, self, node);
+    try {
+      await walker.invoke(context, run);
+    } catch (err) {
+      this.log.error({ walker: name, err }, 'walker failed');
+      return { kind: 'failed', name };
+    }
+    return { kind: 'ok', reports: run.reports };
+  }
+}

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, Socket } from 'node:net';
+
+export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** True when something answers PING at `url` within `timeoutMs`. */
+export async function redisAnswers(url = SHARED_REDIS_URL, timeoutMs = 1000): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(Number(port || 6379), hostname, () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+/**
+ * `describe(..., redisSuite)` options: Redis-backed suites run whenever Redis answers.
+ * Without Redis they are skipped with a printed notice, except under CI, where they
+ * run (and fail), because CI must exercise them.
+ */
+export async function redisSuite(): Promise<{ skip: string | false }> {
+  if (process.env.CI || (await redisAnswers())) return { skip: false };
+  const reason = `no Redis answers at ${SHARED_REDIS_URL}; Redis-backed tests skipped (set CI=1 to force them)`;
+  console.log(`NOTICE: ${reason}`);
+  return { skip: reason };
+}
+
+/** A key prefix of its own, so suites sharing one Redis never see each other's keys. */
+export function uniquePrefix(): string {
+  return `test-${randomBytes(5).toString('hex')}:`;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/**
+ * A redis-server of the test's own, on its own port, that the test may stop and
+ * start again (same port) to simulate an outage. Nothing is persisted.
+ */
+export class RedisProcess {
+  private child: ChildProcess | null = null;
+
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<RedisProcess> {
+    const redis = new RedisProcess(await freePort());
+    await redis.start();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'no',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child = child;
+    let output = '';
+    const ready = new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString();
+        if (output.includes('Ready to accept connections')) resolve();
+      };
+      child.stdout?.on('data', onData);
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${output.slice(-500)}`)));
+    });
+    await ready;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.child = null;
+    if (child.exitCode !== null) return;
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+  }
+}
