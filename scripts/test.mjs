@@ -7,11 +7,13 @@ import { join } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 
+// TEST_BUILD_DIR lets several runs share a checkout without clobbering each other.
+const BUILD = process.env.TEST_BUILD_DIR ?? 'build';
 const SUITES = {
-  unit: { dir: 'build/src', suffix: '.spec.js' },
-  e2e: { dir: 'build/test/e2e', suffix: '.e2e-spec.js' },
-  cluster: { dir: 'build/test/cluster', suffix: '.cluster-spec.js' },
-  bench: { dir: 'build/test/bench', suffix: '.bench-spec.js' },
+  unit: { dir: `${BUILD}/src`, suffix: '.spec.js' },
+  e2e: { dir: `${BUILD}/test/e2e`, suffix: '.e2e-spec.js' },
+  cluster: { dir: `${BUILD}/test/cluster`, suffix: '.cluster-spec.js' },
+  bench: { dir: `${BUILD}/test/bench`, suffix: '.bench-spec.js' },
 };
 
 const wanted = process.argv.slice(2);
