@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigValidationError, validateEnv } from './env.schema.js';
+
+describe('environment schema', () => {
+  it('applies the documented defaults', () => {
+    const env = validateEnv({});
+    assert.equal(env.PORT, 8080);
+    assert.equal(env.HOST, '0.0.0.0');
+    assert.equal(env.REDIS_URL, undefined);
+    assert.equal(env.LOG_LEVEL, 'info');
+    assert.equal(env.WS_MAX_PAYLOAD, 1_048_576);
+    assert.equal(env.WS_SEND_BUFFER_LIMIT, 4_194_304);
+    assert.equal(env.SHUTDOWN_GRACE_MS, 5000);
+    assert.equal(env.JAC_PUBLISH_POLICY, 'authenticated');
+    assert.equal(env.JAC_PING_INTERVAL_MS, 20_000);
+    assert.equal(env.JAC_PING_TIMEOUT_MS, 20_000);
+  });
+
+  it('converts numbers and treats empty strings as unset', () => {
+    const env = validateEnv({ PORT: '9000', REDIS_URL: '', JAC_PING_INTERVAL_MS: ' 250 ' });
+    assert.equal(env.PORT, 9000);
+    assert.equal(env.REDIS_URL, undefined);
+    assert.equal(env.JAC_PING_INTERVAL_MS, 250);
+  });
+
+  it('accepts a redis URL', () => {
+    assert.equal(validateEnv({ REDIS_URL: 'redis://127.0.0.1:6379/2' }).REDIS_URL, 'redis://127.0.0.1:6379/2');
+  });
+
+  it('names every bad variable, without echoing its value', () => {
+    const secret = 'short';
+    assert.throws(
+      () => validateEnv({ PORT: 'eighty', JAC_PUBLISH_POLICY: 'sometimes', ADMIN_TOKEN: secret, REDIS_URL: 'http://x' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigValidationError);
+        const named = err.problems.map((p) => p.split(':')[0]).sort();
+        assert.deepEqual(named, ['ADMIN_TOKEN', 'JAC_PUBLISH_POLICY', 'PORT', 'REDIS_URL']);
+        assert.ok(!err.message.includes(secret));
+        return true;
+      },
+    );
+  });
+
+  it('ignores variables it does not know', () => {
+    assert.equal(validateEnv({ PATH: '/bin', UNRELATED: 'x' }).PORT, 8080);
+  });
+});

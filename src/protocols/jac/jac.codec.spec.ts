@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { encodeJac, JAC_INVALID, jacCodec, parseJacFrame, validateJacMessage } from './jac.codec.js';
+import { JAC_MESSAGES as M } from './jac.errors.js';
+
+const frame = (value: unknown): Buffer => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
+
+describe('jac codec', () => {
+  it('routes each valid type with its fields', () => {
+    assert.deepEqual(parseJacFrame(frame({ type: 'connection' }), false), { type: 'connection' });
+    assert.deepEqual(parseJacFrame(frame({ type: 'user', root_ids: ['a', 'b'], data: { x: 1 } }), false), {
+      type: 'user',
+      ids: ['a', 'b'],
+      data: { x: 1 },
+    });
+    assert.deepEqual(parseJacFrame(frame({ type: 'channel', channel_ids: ['c'], data: {} }), false), {
+      type: 'channel',
+      ids: ['c'],
+      data: {},
+    });
+    assert.deepEqual(parseJacFrame(frame({ type: 'client', client_ids: ['1:ab'], data: { y: [1] } }), false), {
+      type: 'client',
+      ids: ['1:ab'],
+      data: { y: [1] },
+    });
+    assert.deepEqual(parseJacFrame(frame({ type: 'change_user', token: 'Bearer t' }), false), {
+      type: 'change_user',
+      token: 'Bearer t',
+    });
+    assert.deepEqual(parseJacFrame(frame({ type: 'change_user' }), false), { type: 'change_user', token: null });
+  });
+
+  it('fills walker defaults as the original model did', () => {
+    assert.deepEqual(parseJacFrame(frame({ type: 'walker', walker: 'w' }), false), {
+      type: 'walker',
+      walker: 'w',
+      response: false,
+      context: {},
+      node: null,
+    });
+    assert.deepEqual(
+      parseJacFrame(frame({ type: 'walker', walker: 'w', response: true, context: { a: 1 }, node: 'n::1' }), false),
+      { type: 'walker', walker: 'w', response: true, context: { a: 1 }, node: 'n::1' },
+    );
+  });
+
+  it('ignores unknown extra fields', () => {
+    assert.deepEqual(parseJacFrame(frame({ type: 'connection', extra: 1 }), false), { type: 'connection' });
+  });
+
+  it('reports frames that are not JSON objects', () => {
+    assert.deepEqual(parseJacFrame(frame('{nope'), false), [{ loc: [], msg: M.invalidJson }]);
+    assert.deepEqual(parseJacFrame(frame({ type: 'connection' }), true), [{ loc: [], msg: M.binaryFrame }]);
+    for (const body of ['[]', '1', 'null', '"s"']) {
+      assert.deepEqual(parseJacFrame(frame(body), false), [{ loc: [], msg: M.notAnObject }], body);
+    }
+  });
+
+  it('reports a missing, unknown or non-string type', () => {
+    assert.deepEqual(validateJacMessage({}), [{ loc: ['type'], msg: M.missingTag }]);
+    assert.deepEqual(validateJacMessage({ type: 'nope' }), [{ loc: ['type'], msg: M.unknownTag }]);
+    assert.deepEqual(validateJacMessage({ type: 3 }), [{ loc: ['type'], msg: M.unknownTag }]);
+  });
+
+  it('reports every bad field of a publish, each with its location', () => {
+    assert.deepEqual(validateJacMessage({ type: 'user' }), [
+      { loc: ['user', 'root_ids'], msg: M.required },
+      { loc: ['user', 'data'], msg: M.required },
+    ]);
+    assert.deepEqual(validateJacMessage({ type: 'channel', channel_ids: [], data: [] }), [
+      { loc: ['channel', 'channel_ids'], msg: M.emptyList },
+      { loc: ['channel', 'data'], msg: M.dict },
+    ]);
+    assert.deepEqual(validateJacMessage({ type: 'client', client_ids: 'x', data: {} }), [
+      { loc: ['client', 'client_ids'], msg: M.list },
+    ]);
+    assert.deepEqual(validateJacMessage({ type: 'user', root_ids: ['a', 2, null], data: {} }), [
+      { loc: ['user', 'root_ids', 1], msg: M.string },
+      { loc: ['user', 'root_ids', 2], msg: M.string },
+    ]);
+  });
+
+  it('reports bad walker and change_user fields', () => {
+    assert.deepEqual(validateJacMessage({ type: 'walker' }), [{ loc: ['walker', 'walker'], msg: M.required }]);
+    assert.deepEqual(validateJacMessage({ type: 'walker', walker: 1, response: 'yes', context: [], node: 5 }), [
+      { loc: ['walker', 'walker'], msg: M.string },
+      { loc: ['walker', 'response'], msg: M.bool },
+      { loc: ['walker', 'context'], msg: M.dict },
+      { loc: ['walker', 'node'], msg: M.string },
+    ]);
+    assert.deepEqual(validateJacMessage({ type: 'change_user', token: 42 }), [
+      { loc: ['change_user', 'token'], msg: M.string },
+    ]);
+  });
+
+  it('decodes to routed events, invalid input to the error event', () => {
+    assert.deepEqual(jacCodec.decode(frame({ type: 'connection' }), false), {
+      event: 'connection',
+      data: { type: 'connection' },
+    });
+    assert.deepEqual(jacCodec.decode(frame('x'), false), { event: JAC_INVALID, data: [{ loc: [], msg: M.invalidJson }] });
+  });
+
+  it('encodes compact JSON text', () => {
+    const encoded = encodeJac({ type: 'connection', data: { a: 'é', b: [1, 2] } });
+    assert.ok(Buffer.isBuffer(encoded));
+    assert.equal(encoded.toString('utf8'), '{"type":"connection","data":{"a":"é","b":[1,2]}}');
+  });
+});
