@@ -19,7 +19,12 @@ export class HttpExceptionFilter implements ExceptionFilter {
   private readonly log = new Logger('Http');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    if (host.getType() !== 'http') throw exception;
+    if (host.getType() !== 'http') {
+      // Gateways bind their own protocol filter; one that reaches here is only logged,
+      // never sent, so no socket ever sees Nest's {"event":"exception"} shape.
+      this.log.error(exception instanceof Error ? exception : String(exception));
+      return;
+    }
     this.respond(exception, host.switchToHttp().getResponse<Response>());
   }
 

@@ -12,10 +12,18 @@ export function fieldProblems(errors: ValidationError[], parent = ''): FieldProb
   for (const error of errors) {
     const field = parent ? `${parent}.${error.property}` : error.property;
     const first = Object.values(error.constraints ?? {})[0];
-    if (first !== undefined) problems.push({ field, message: first });
+    if (first !== undefined) problems.push({ field, message: withoutName(first, error.property) });
     else if (error.children?.length) problems.push(...fieldProblems(error.children, field));
   }
   return problems;
+}
+
+/** class-validator starts messages with the property's name; the path already says it. */
+function withoutName(message: string, property: string): string {
+  for (const prefix of [`property ${property} `, `${property} `]) {
+    if (message.startsWith(prefix)) return message.slice(prefix.length);
+  }
+  return message;
 }
 
 /** One message per bad field, named by its path (`to.guild_id: must be a snowflake`). */

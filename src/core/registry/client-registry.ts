@@ -114,7 +114,13 @@ export abstract class ClientRegistry {
    */
   deliver(protocol: string, target: Target, payload: Buffer, binary = false): number {
     let sent = 0;
-    for (const connection of this.resolve(protocol, target)) if (connection.send(payload, binary)) sent++;
+    // The common fan-out (one user or one channel) walks the index itself: no copy, no dedup needed.
+    const single = target.kind !== 'all' && target.kind !== 'client' && target.ids.length === 1;
+    const recipients = single
+      ? (target.kind === 'user' ? this.byUser : this.byChannel).get(key(protocol, target.ids[0] as string))
+      : this.resolve(protocol, target);
+    if (!recipients) return 0;
+    for (const connection of recipients) if (connection.send(payload, binary)) sent++;
     return sent;
   }
 
