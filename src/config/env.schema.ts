@@ -17,6 +17,8 @@ const toInt = ({ value }: { value: unknown }): unknown => {
   return value;
 };
 
+const optionalInt = ({ value }: { value: unknown }): unknown => toInt({ value: emptyToUndefined({ value }) });
+
 /**
  * Every environment variable the gateway reads (SPEC section 2), with its default.
  * Code reads this typed object, never `process.env`.
@@ -67,6 +69,45 @@ export class EnvSchema {
   @Max(600_000)
   SHUTDOWN_GRACE_MS = 5000;
 
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  FATES_RATE_LIMIT = 20;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  FATES_RATE_WINDOW_MS = 420_000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  FATES_HISTORY_LIMIT = 1000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  FATES_PING_INTERVAL_MS = 54_000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  FATES_PONG_TIMEOUT_MS = 60_000;
+
+  @Transform(optionalInt)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  FELIX_PORT?: number;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  FELIX_PING_INTERVAL_MS = 30_000;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsString()
@@ -99,7 +140,8 @@ export class ConfigValidationError extends Error {
  * ignored; a bad value throws one error naming every offending variable.
  */
 export function validateEnv(raw: Record<string, unknown>): EnvSchema {
-  const known = Object.keys(new EnvSchema()).concat(['REDIS_URL', 'ADMIN_TOKEN', 'JAC_JWT_SECRET']);
+  // Optional variables are own keys too (useDefineForClassFields), so the instance lists them all.
+  const known = Object.keys(new EnvSchema());
   const picked: Record<string, unknown> = {};
   for (const key of known) {
     if (raw[key] !== undefined) picked[key] = raw[key];
