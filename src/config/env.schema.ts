@@ -108,6 +108,38 @@ export class EnvSchema {
   @Min(10)
   FELIX_PING_INTERVAL_MS = 30_000;
 
+  @Transform(optionalInt)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  HATSU_PORT?: number;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https', 'ws', 'wss'], require_tld: false, require_protocol: true })
+  HATSU_PUBLIC_URL?: string;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  HATSU_PING_INTERVAL_MS = 20_000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  HATSU_PING_TIMEOUT_MS = 20_000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  HATSU_IDENTIFY_TIMEOUT_MS = 20_000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  HATSU_MAX_SESSIONS = 50_000;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsString()
