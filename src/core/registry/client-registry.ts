@@ -129,6 +129,9 @@ export abstract class ClientRegistry {
   /** Every client on every live instance. */
   abstract list(): Promise<ClientInfo[]>;
 
+  /** The ids of every live instance, this one included. */
+  abstract instances(): Promise<string[]>;
+
   /** Where a client is connected, or null. */
   abstract locate(id: string): Promise<ClientInfo | null>;
 

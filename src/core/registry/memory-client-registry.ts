@@ -13,6 +13,10 @@ export class MemoryClientRegistry extends ClientRegistry {
     return Promise.resolve([...this.local()].map((c) => c.info(this.instanceId)));
   }
 
+  instances(): Promise<string[]> {
+    return Promise.resolve([this.instanceId]);
+  }
+
   locate(id: string): Promise<ClientInfo | null> {
     return Promise.resolve(this.get(id)?.info(this.instanceId) ?? null);
   }

@@ -92,6 +92,10 @@ export class RedisClientRegistry extends ClientRegistry {
     this.scheduleFlush();
   }
 
+  instances(): Promise<string[]> {
+    return this.liveInstances();
+  }
+
   private async liveInstances(): Promise<string[]> {
     return this.guard('list instances', () =>
       this.redis.command.zrangebyscore(this.instancesKey, Date.now() - this.timing.ttlMs, '+inf'),
