@@ -71,6 +71,32 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsInt()
+  @Min(0)
+  AUTH_FAILURE_LIMIT = 20;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  AUTH_FAILURE_WINDOW_MS = 60_000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  WS_MAX_CONNECTIONS = 0;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  WS_MAX_CONNECTIONS_PER_IP = 0;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(/^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$/, { message: 'must be a comma-separated list of origins' })
+  WS_ALLOWED_ORIGINS?: string;
+
+  @Transform(toInt)
+  @IsInt()
   @Min(1)
   @Max(1_000_000)
   FATES_RATE_LIMIT = 20;

@@ -1,0 +1,110 @@
+import { Injectable } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import { AppConfig } from '../../config/app-config.js';
+import type { UpgradeVerdict } from './ws-protocol.js';
+
+interface FailureWindow {
+  count: number;
+  endsAt: number;
+}
+
+type Refusal = Extract<UpgradeVerdict, { accept: false }>;
+
+/**
+ * The checks every upgrade passes before any protocol looks at it: allowed origins,
+ * connection caps (per process and per client IP) and the failed-authentication
+ * throttle. All of it is in-process memory, so a refused client never costs a store
+ * or Redis round trip; each instance counts its own sockets and failures.
+ */
+@Injectable()
+export class UpgradeLimits {
+  private readonly origins: ReadonlySet<string> | null;
+  private readonly perIp = new Map<string, number>();
+  private readonly failures = new Map<string, FailureWindow>();
+  private open = 0;
+  private lastSweep = 0;
+
+  constructor(private readonly config: AppConfig) {
+    this.origins =
+      config.WS_ALLOWED_ORIGINS === undefined
+        ? null
+        : new Set(config.WS_ALLOWED_ORIGINS.split(',').map((origin) => normalizeOrigin(origin.trim())));
+  }
+
+  /** Why this upgrade must be refused, or null to let it through to the protocol. */
+  check(req: IncomingMessage): Refusal | null {
+    const origin = req.headers.origin;
+    // Clients that send no Origin (servers, bots, native apps) are not browsers and
+    // cannot be the victims of cross-site requests; only a listed browser origin passes.
+    if (this.origins && origin !== undefined && !this.origins.has(normalizeOrigin(origin))) {
+      return { accept: false, status: 403, message: 'Origin not allowed' };
+    }
+    const ip = clientIp(req);
+    if (this.isThrottled(ip)) return { accept: false, status: 429, message: 'Too many failed authentications' };
+    if (this.config.WS_MAX_CONNECTIONS > 0 && this.open >= this.config.WS_MAX_CONNECTIONS) {
+      return { accept: false, status: 503, message: 'Connection limit reached' };
+    }
+    const fromIp = this.perIp.get(ip) ?? 0;
+    if (this.config.WS_MAX_CONNECTIONS_PER_IP > 0 && fromIp >= this.config.WS_MAX_CONNECTIONS_PER_IP) {
+      return { accept: false, status: 429, message: 'Too many connections from this address' };
+    }
+    return null;
+  }
+
+  /** Counts a socket that opened; returns the function that uncounts it. */
+  opened(req: IncomingMessage): () => void {
+    const ip = clientIp(req);
+    this.open++;
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.open--;
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, left);
+    };
+  }
+
+  /** Every protocol reports its failed authentications here (one shared budget per IP). */
+  authFailed(req: IncomingMessage): void {
+    if (this.config.AUTH_FAILURE_LIMIT === 0) return;
+    const now = Date.now();
+    this.sweep(now);
+    const ip = clientIp(req);
+    const window = this.failures.get(ip);
+    if (!window || window.endsAt <= now) {
+      this.failures.set(ip, { count: 1, endsAt: now + this.config.AUTH_FAILURE_WINDOW_MS });
+      return;
+    }
+    window.count++;
+  }
+
+  /** Sockets open on this process. */
+  get openSockets(): number {
+    return this.open;
+  }
+
+  private isThrottled(ip: string): boolean {
+    if (this.config.AUTH_FAILURE_LIMIT === 0) return false;
+    const window = this.failures.get(ip);
+    return window !== undefined && window.endsAt > Date.now() && window.count >= this.config.AUTH_FAILURE_LIMIT;
+  }
+
+  /** Expired windows go at most once a second, so an address scan cannot grow the map forever. */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < 1000) return;
+    this.lastSweep = now;
+    for (const [ip, window] of this.failures) if (window.endsAt <= now) this.failures.delete(ip);
+  }
+}
+
+/** The peer address. Forwarded headers are not trusted: they are the client's to forge. */
+export function clientIp(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+function normalizeOrigin(origin: string): string {
+  return origin.toLowerCase().replace(/\/+$/, '');
+}
