@@ -40,6 +40,11 @@ export class GatewayCatalog implements OnModuleDestroy, BeforeApplicationShutdow
     return this.config.HOST;
   }
 
+  /** `WS_SEND_BUFFER_LIMIT`: unsent bytes one client may hold before it is cut off. */
+  get sendBufferLimit(): number {
+    return this.config.WS_SEND_BUFFER_LIMIT;
+  }
+
   /** True from the moment shutdown starts: upgrades are refused and readiness is down. */
   get shuttingDown(): boolean {
     return this.stopping;

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import type { AppConfig } from '../../config/app-config.js';
 import { validateEnv } from '../../config/env.schema.js';
 import { UpgradeLimits } from './upgrade-limits.js';
 
 function limits(env: Record<string, string>): UpgradeLimits {
-  return new UpgradeLimits(validateEnv(env) as AppConfig);
+  return new UpgradeLimits(validateEnv(env));
 }
 
 function request(ip: string, origin?: string): IncomingMessage {

@@ -17,6 +17,11 @@ export interface WsCodec {
   /** `undefined` drops the frame silently (protocols that ignore bad input). */
   decode(data: Buffer, isBinary: boolean): RoutedMessage | undefined;
   encode(message: unknown): Buffer | string;
+  /**
+   * The frame type of `encode`'s output: text unless this is true. (`ws` would send a
+   * Buffer as a binary frame by default, which text-JSON clients cannot read.)
+   */
+  binary?: boolean;
 }
 
 export type UpgradeVerdict =
@@ -43,6 +48,11 @@ export interface WsProtocol {
   dedicatedPort?: number;
   /** Largest inbound frame; a bigger one closes the socket with 1009. */
   maxPayload: number;
+  /**
+   * The close a client gets when replies to its own messages pile up past
+   * `WS_SEND_BUFFER_LIMIT` (it sends but does not read); `1013` by default.
+   */
+  slowConsumerClose?: CloseSpec;
   codec: WsCodec;
   heartbeat: HeartbeatSpec;
   /**

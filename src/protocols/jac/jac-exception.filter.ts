@@ -21,6 +21,7 @@ export class JacExceptionFilter implements WsExceptionFilter {
       this.log.error(exception instanceof Error ? exception : String(exception));
       reply = { error: [{ loc: [], msg: JAC_MESSAGES.internal }] };
     }
-    if (socket.readyState === socket.OPEN) socket.send(encodeJac(reply));
+    // jac is JSON text; a Buffer would otherwise go out as a binary frame.
+    if (socket.readyState === socket.OPEN) socket.send(encodeJac(reply), { binary: false });
   }
 }

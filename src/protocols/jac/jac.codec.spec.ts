@@ -98,7 +98,10 @@ describe('jac codec', () => {
       event: 'connection',
       data: { type: 'connection' },
     });
-    assert.deepEqual(jacCodec.decode(frame('x'), false), { event: JAC_INVALID, data: [{ loc: [], msg: M.invalidJson }] });
+    assert.deepEqual(jacCodec.decode(frame('x'), false), {
+      event: JAC_INVALID,
+      data: [{ loc: [], msg: M.invalidJson }],
+    });
   });
 
   it('encodes compact JSON text', () => {
