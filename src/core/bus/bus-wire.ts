@@ -12,6 +12,8 @@ interface Header {
   i?: readonly string[];
 }
 
+const KINDS: ReadonlySet<string> = new Set<Target['kind']>(['user', 'channel', 'client', 'all']);
+
 export function encodeBusMessage(origin: string, message: BusMessage): Buffer {
   const header: Header = { o: origin, t: message.topic, k: message.target.kind };
   if (message.target.kind !== 'all') header.i = message.target.ids;
@@ -21,17 +23,35 @@ export function encodeBusMessage(origin: string, message: BusMessage): Buffer {
   return Buffer.concat([prefix, head, message.payload]);
 }
 
+/** The frame's origin and message, or null when the frame is not one `encodeBusMessage` wrote. */
 export function decodeBusMessage(frame: Buffer): { origin: string; message: BusMessage } | null {
   if (frame.length < 4) return null;
   const headLength = frame.readUInt32BE(0);
   if (frame.length < 4 + headLength) return null;
-  let header: Header;
+  let parsed: unknown;
   try {
-    header = JSON.parse(frame.subarray(4, 4 + headLength).toString('utf8')) as Header;
+    parsed = JSON.parse(frame.subarray(4, 4 + headLength).toString('utf8'));
   } catch {
     return null;
   }
+  const header = asHeader(parsed);
+  if (!header) return null;
   const payload = frame.subarray(4 + headLength);
   const target: Target = header.k === 'all' ? { kind: 'all' } : { kind: header.k, ids: header.i ?? [] };
   return { origin: header.o, message: { topic: header.t, target, payload } };
+}
+
+// A frame from another build, or garbage on the channel, must not reach a subscriber
+// as a message with a missing origin or an unknown target kind.
+function asHeader(value: unknown): Header | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const { o, t, k, i } = value as Record<string, unknown>;
+  if (typeof o !== 'string' || typeof t !== 'string' || !isKind(k)) return null;
+  if (k === 'all') return { o, t, k };
+  if (!Array.isArray(i) || !i.every((id): id is string => typeof id === 'string')) return null;
+  return { o, t, k, i };
+}
+
+function isKind(value: unknown): value is Target['kind'] {
+  return typeof value === 'string' && KINDS.has(value);
 }

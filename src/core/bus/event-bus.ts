@@ -1,3 +1,5 @@
+import type { Logger as Pino } from 'pino';
+
 /**
  * Who a bus message is for. Ids are protocol-scoped: the protocol named by the
  * message's `topic` resolves them against its own clients.
@@ -28,6 +30,9 @@ export abstract class EventBus {
   /** This process's id in the cluster. */
   abstract readonly instanceId: string;
 
+  /** `log` receives the errors subscribers throw; without it they are dropped. */
+  protected constructor(private readonly handlerLog?: Pino) {}
+
   /**
    * Delivers locally (synchronously, before returning) and then to other instances.
    * Rejects with `EngineUnavailableError` when other instances could not be told;
@@ -45,10 +50,20 @@ export abstract class EventBus {
     return () => set.delete(handler);
   }
 
-  /** Hands a message to this instance's subscribers of its topic. */
+  /**
+   * Hands a message to this instance's subscribers of its topic. A subscriber that
+   * throws is logged and skipped: it must not keep the message from the others, from
+   * other instances (a publish dispatches before it sends), or crash the Redis reader.
+   */
   protected dispatch(message: BusMessage): void {
     const set = this.handlers.get(message.topic);
     if (!set) return;
-    for (const handler of set) handler(message);
+    for (const handler of set) {
+      try {
+        handler(message);
+      } catch (err) {
+        this.handlerLog?.error({ err, topic: message.topic }, 'bus subscriber failed');
+      }
+    }
   }
 }

@@ -15,12 +15,13 @@ export class RedisEventBus extends EventBus {
   readonly instanceId = `${process.pid}-${randomBytes(6).toString('hex')}`;
   private readonly channel: string;
   private readonly channelBuffer: Buffer;
+  private listening = false;
 
   constructor(
     private readonly redis: RedisConnections,
     private readonly log: Pino,
   ) {
-    super();
+    super(log);
     this.channel = redis.key('bus');
     this.channelBuffer = Buffer.from(this.channel);
     redis.subscriber.on('messageBuffer', (channel: Buffer, frame: Buffer) => {
@@ -29,11 +30,26 @@ export class RedisEventBus extends EventBus {
   }
 
   start(): void {
-    this.redis.onReady('subscriber', () => {
-      this.redis.subscriber.subscribe(this.channel).catch((err: unknown) => {
-        this.log.warn({ err: String(err) }, 'bus subscribe failed; retried on reconnect');
-      });
+    // A subscription does not survive its connection; until it is re-established this
+    // instance would miss every other instance's messages, so it is not ready.
+    this.redis.subscriber.on('close', () => {
+      this.listening = false;
     });
+    this.redis.onReady('subscriber', () => {
+      this.redis.subscriber.subscribe(this.channel).then(
+        () => {
+          this.listening = true;
+        },
+        (err: unknown) => {
+          this.log.warn({ err: String(err) }, 'bus subscribe failed; retried on reconnect');
+        },
+      );
+    });
+  }
+
+  /** True while the bus channel is subscribed, i.e. other instances' messages arrive. */
+  get isListening(): boolean {
+    return this.listening;
   }
 
   async publish(message: BusMessage): Promise<void> {

@@ -32,7 +32,7 @@ export class Engine implements OnModuleInit, OnApplicationShutdown {
     if (config.REDIS_URL === undefined) {
       this.kind = 'memory';
       this.redis = null;
-      this.bus = new MemoryEventBus();
+      this.bus = new MemoryEventBus(log);
       this.store = new MemoryStore();
       this.registry = new MemoryClientRegistry(this.bus, log);
       return;
@@ -51,9 +51,14 @@ export class Engine implements OnModuleInit, OnApplicationShutdown {
     await this.redis.connect();
   }
 
-  /** True when the engine answers: always for memory, a Redis PING for Redis. */
+  /**
+   * True when the engine answers: always for memory; for Redis, a PING on the command
+   * connection and the bus subscribed again after any reconnect.
+   */
   async isReady(): Promise<boolean> {
-    return this.redis === null || (await this.redis.ping(READY_PING_TIMEOUT_MS));
+    if (this.redis === null) return true;
+    if (!(this.bus as RedisEventBus).isListening) return false;
+    return this.redis.ping(READY_PING_TIMEOUT_MS);
   }
 
   // Runs after Nest has closed every socket, so the last disconnects still reach Redis.

@@ -24,6 +24,7 @@ export class RedisClientRegistry extends ClientRegistry {
   private flushScheduled = false;
   private heartbeat: NodeJS.Timeout | null = null;
   private stopReady: (() => void) | null = null;
+  private stopped = false;
   private readonly hashKey: string;
   private readonly instancesKey: string;
 
@@ -45,6 +46,10 @@ export class RedisClientRegistry extends ClientRegistry {
   }
 
   async stop(): Promise<void> {
+    // Writes still pending (batched for the next tick) would land after the DEL below
+    // and re-create the hash of an instance that is gone; drop them, and every later one.
+    this.stopped = true;
+    this.pending.clear();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.stopReady?.();
     if (!this.redis.isUp) return;
@@ -83,11 +88,13 @@ export class RedisClientRegistry extends ClientRegistry {
   }
 
   protected mirror(connection: Connection): void {
+    if (this.stopped) return;
     this.pending.set(connection.id, connection);
     this.scheduleFlush();
   }
 
   protected unmirror(id: string): void {
+    if (this.stopped) return;
     this.pending.set(id, null);
     this.scheduleFlush();
   }
@@ -110,7 +117,7 @@ export class RedisClientRegistry extends ClientRegistry {
 
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    if (this.pending.size === 0) return;
+    if (this.stopped || this.pending.size === 0) return;
     if (!this.redis.isUp) {
       // The resync after the reconnect writes the whole state; nothing to keep.
       this.pending.clear();
@@ -131,7 +138,7 @@ export class RedisClientRegistry extends ClientRegistry {
   }
 
   private async beat(): Promise<void> {
-    if (!this.redis.isUp) return;
+    if (this.stopped || !this.redis.isUp) return;
     const now = Date.now();
     await this.redis.command
       .pipeline()
@@ -143,6 +150,7 @@ export class RedisClientRegistry extends ClientRegistry {
   }
 
   private async resync(): Promise<void> {
+    if (this.stopped) return;
     const fields: string[] = [];
     for (const connection of this.local()) fields.push(connection.id, JSON.stringify(connection.info(this.instanceId)));
     const pipeline = this.redis.command.multi().del(this.hashKey);

@@ -20,9 +20,12 @@ export class MemoryStore extends Store {
     return Promise.resolve();
   }
 
+  // One key space, as in Redis: a key is a value, a list or a window counter.
   delete(key: string): Promise<boolean> {
-    const existed = this.values.delete(key) || this.lists.delete(key);
-    return Promise.resolve(existed);
+    const value = this.values.delete(key);
+    const list = this.lists.delete(key);
+    const window = this.windows.delete(key);
+    return Promise.resolve(value || list || window);
   }
 
   append(key: string, value: string, limit: number): Promise<number> {

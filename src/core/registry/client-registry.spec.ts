@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { WsTestClient } from '../../../test/helpers/ws-client.js';
+import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
+import { MemoryEventBus } from '../bus/memory-event-bus.js';
+import type { Target } from '../bus/event-bus.js';
+import { Connection, type ClientId } from './connection.js';
+import { MemoryClientRegistry } from './memory-client-registry.js';
+
+const log = pino({ level: 'silent' });
+
+interface Client {
+  connection: Connection;
+  client: WsTestClient;
+}
+
+describe('MemoryClientRegistry', () => {
+  let pairs: WsPairFactory;
+  let bus: MemoryEventBus;
+  let registry: MemoryClientRegistry;
+  let counter = 0;
+
+  before(async () => {
+    pairs = await WsPairFactory.start();
+  });
+  after(() => pairs.close());
+
+  function fresh(): void {
+    bus = new MemoryEventBus(log);
+    registry = new MemoryClientRegistry(bus, log);
+  }
+
+  async function open(
+    protocol: string,
+    user: string | null,
+    channels: string[] = [],
+    { add = true } = {},
+  ): Promise<Client> {
+    const { server, client } = await pairs.pair();
+    const connection = new Connection({
+      id: `c${++counter}` as ClientId,
+      protocol,
+      socket: server,
+      user,
+      normalClose: { code: protocol === 'jac' ? 1000 : 4000, reason: `${protocol} close` },
+      slowConsumerClose: { code: 1013, reason: 'slow' },
+      sendBufferLimit: 1 << 20,
+    });
+    if (channels.length > 0) registry.setChannels(connection, channels);
+    if (add) registry.add(connection);
+    return { connection, client };
+  }
+
+  function ids(protocol: string, target: Target): string[] {
+    return [...registry.resolve(protocol, target)].map((c) => c.id).sort();
+  }
+
+  /**
+   * Proves a client received nothing before now: deliver a marker to everyone of its
+   * protocol and require the marker to be the very next message.
+   */
+  async function assertNothingBefore(c: Client, marker: string): Promise<void> {
+    registry.deliver(c.connection.protocol, { kind: 'client', ids: [c.connection.id] }, Buffer.from(marker));
+    assert.equal((await c.client.nextRaw()).data.toString(), marker);
+  }
+
+  it('adds and removes connections', async () => {
+    fresh();
+    const a = await open('jac', 'u1', ['ch1']);
+    const b = await open('jac', 'u2');
+    assert.equal(registry.size, 2);
+    assert.equal(registry.get(a.connection.id), a.connection);
+    assert.deepEqual([...registry.local()].map((c) => c.id).sort(), [a.connection.id, b.connection.id].sort());
+    registry.remove(a.connection);
+    assert.equal(registry.size, 1);
+    assert.equal(registry.get(a.connection.id), undefined);
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u1'] }), []);
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['ch1'] }), []);
+    assert.deepEqual(ids('jac', { kind: 'client', ids: [a.connection.id] }), []);
+    registry.remove(a.connection); // twice is harmless
+    assert.equal(registry.size, 1);
+  });
+
+  it('ignores the removal of a stale connection object that shares an id', async () => {
+    fresh();
+    const a = await open('jac', 'u1');
+    const impostor = new Connection({
+      id: a.connection.id,
+      protocol: 'jac',
+      socket: a.connection.socket,
+      user: 'u1',
+      normalClose: { code: 1000, reason: '' },
+      slowConsumerClose: { code: 1013, reason: '' },
+      sendBufferLimit: 1,
+    });
+    registry.remove(impostor);
+    assert.equal(registry.get(a.connection.id), a.connection);
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u1'] }), [a.connection.id]);
+  });
+
+  it('keeps the user index right through setUser', async () => {
+    fresh();
+    const a = await open('jac', 'u1');
+    registry.setUser(a.connection, 'u2');
+    assert.equal(a.connection.user, 'u2');
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u1'] }), []);
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u2'] }), [a.connection.id]);
+    registry.setUser(a.connection, null);
+    assert.equal(a.connection.user, null);
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u2'] }), []);
+    registry.setUser(a.connection, 'u3');
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u3'] }), [a.connection.id]);
+    registry.remove(a.connection);
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u3'] }), []);
+  });
+
+  it('indexes a user or channels set before add, and not before', async () => {
+    fresh();
+    const a = await open('jac', 'u1', [], { add: false });
+    registry.setUser(a.connection, 'u9');
+    registry.setChannels(a.connection, ['early']);
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u9'] }), []);
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['early'] }), []);
+    registry.add(a.connection);
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u9'] }), [a.connection.id]);
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u1'] }), []);
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['early'] }), [a.connection.id]);
+  });
+
+  it('keeps the channel index right through setChannels', async () => {
+    fresh();
+    const a = await open('jac', null, ['x', 'y']);
+    const b = await open('jac', null, ['y']);
+    assert.deepEqual([...a.connection.channels].sort(), ['x', 'y']);
+    registry.setChannels(a.connection, ['y', 'z', 'z']);
+    assert.deepEqual([...a.connection.channels].sort(), ['y', 'z']);
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['x'] }), []);
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['y'] }), [a.connection.id, b.connection.id].sort());
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['z'] }), [a.connection.id]);
+    registry.setChannels(a.connection, []);
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['y'] }), [b.connection.id]);
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['z'] }), []);
+  });
+
+  it('resolves by user, channel, client and all, scoped by protocol and without duplicates', async () => {
+    fresh();
+    const a = await open('jac', 'u1', ['ch1', 'ch2']);
+    const b = await open('jac', 'u1', ['ch2']);
+    const c = await open('jac', 'u2', ['ch3']);
+    const other = await open('fates', 'u1', ['ch1']);
+    const [ia, ib, ic, io] = [a.connection.id, b.connection.id, c.connection.id, other.connection.id];
+
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u1'] }), [ia, ib].sort());
+    assert.deepEqual(ids('jac', { kind: 'user', ids: ['u1', 'u1', 'u2', 'nobody'] }), [ia, ib, ic].sort());
+    assert.deepEqual(ids('fates', { kind: 'user', ids: ['u1'] }), [io]);
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['ch1'] }), [ia]);
+    assert.deepEqual(ids('jac', { kind: 'channel', ids: ['ch1', 'ch2'] }), [ia, ib].sort());
+    assert.deepEqual(ids('fates', { kind: 'channel', ids: ['ch1', 'ch2'] }), [io]);
+    assert.deepEqual(ids('jac', { kind: 'client', ids: [ia, ic, ia, io, 'missing'] }), [ia, ic].sort());
+    assert.deepEqual(ids('fates', { kind: 'client', ids: [ia, io] }), [io]);
+    assert.deepEqual(ids('jac', { kind: 'all' }), [ia, ib, ic].sort());
+    assert.deepEqual(ids('fates', { kind: 'all' }), [io]);
+    assert.deepEqual(ids('hatsu', { kind: 'all' }), []);
+    assert.deepEqual(ids('jac', { kind: 'user', ids: [] }), []);
+  });
+
+  it('delivers the same bytes once to every matching connection, and nothing to the others', async () => {
+    fresh();
+    const a = await open('jac', 'u1', ['ch1', 'ch2']);
+    const b = await open('jac', 'u1', ['ch2']);
+    const c = await open('jac', 'u2', ['ch2']);
+    const other = await open('fates', 'u1', ['ch2']);
+
+    const payload = Buffer.from('{"type":"chat","data":{"message":"héllo"}}');
+    assert.equal(registry.deliver('jac', { kind: 'user', ids: ['u1', 'u1'] }, payload), 2);
+    for (const x of [a, b]) {
+      const got = await x.client.nextRaw();
+      assert.ok(got.data.equals(payload));
+      assert.equal(got.isBinary, false);
+    }
+    await assertNothingBefore(a, 'marker-a');
+    await assertNothingBefore(b, 'marker-b');
+    await assertNothingBefore(c, 'marker-c');
+    await assertNothingBefore(other, 'marker-other');
+
+    // A connection in two targeted channels gets the message once.
+    assert.equal(registry.deliver('jac', { kind: 'channel', ids: ['ch1', 'ch2'] }, Buffer.from('ch')), 3);
+    for (const x of [a, b, c]) {
+      assert.equal((await x.client.nextRaw()).data.toString(), 'ch');
+      await assertNothingBefore(x, 'after-ch');
+    }
+    await assertNothingBefore(other, 'other-after-ch');
+
+    const bytes = Buffer.from([0x00, 0xff, 0x80, 0x78, 0x9c]);
+    assert.equal(registry.deliver('jac', { kind: 'client', ids: [c.connection.id] }, bytes, true), 1);
+    const got = await c.client.nextRaw();
+    assert.equal(got.isBinary, true);
+    assert.ok(got.data.equals(bytes));
+
+    assert.equal(registry.deliver('fates', { kind: 'all' }, Buffer.from('all-fates')), 1);
+    assert.equal((await other.client.nextRaw()).data.toString(), 'all-fates');
+    await assertNothingBefore(a, 'a-after-fates');
+  });
+
+  it('skips connections whose socket is no longer open', async () => {
+    fresh();
+    const a = await open('jac', 'u1');
+    const b = await open('jac', 'u1');
+    await b.client.close();
+    assert.equal(registry.deliver('jac', { kind: 'user', ids: ['u1'] }, Buffer.from('x')), 1);
+    assert.equal((await a.client.nextRaw()).data.toString(), 'x');
+  });
+
+  it("lists and locates this instance's clients", async () => {
+    fresh();
+    const a = await open('jac', 'u1', ['ch1']);
+    const list = await registry.list();
+    assert.equal(list.length, 1);
+    const info = list[0];
+    assert.deepEqual(info && { ...info, since: undefined }, {
+      id: a.connection.id,
+      protocol: 'jac',
+      user: 'u1',
+      channels: ['ch1'],
+      instance: bus.instanceId,
+      since: undefined,
+    });
+    assert.ok(!Number.isNaN(Date.parse(info?.since ?? '')));
+    assert.deepEqual(await registry.locate(a.connection.id), info);
+    assert.equal(await registry.locate('nobody'), null);
+    assert.equal(registry.instanceId, bus.instanceId);
+  });
+
+  it("disconnects a client with its protocol's normal close, and says false for an unknown id", async () => {
+    fresh();
+    const a = await open('jac', 'u1');
+    const f = await open('fates', 'u1');
+    assert.equal(await registry.disconnect(a.connection.id), true);
+    assert.deepEqual(await a.client.waitClose(), { code: 1000, reason: 'jac close' });
+    assert.equal(await registry.disconnect(f.connection.id), true);
+    assert.deepEqual(await f.client.waitClose(), { code: 4000, reason: 'fates close' });
+    assert.equal(await registry.disconnect('unknown'), false);
+  });
+
+  it('closes a client named by a control message on the bus (how another instance asks)', async () => {
+    fresh();
+    const a = await open('jac', 'u1');
+    const b = await open('jac', 'u1');
+    await bus.publish({
+      topic: 'control',
+      target: { kind: 'client', ids: [a.connection.id] },
+      payload: Buffer.from('close'),
+    });
+    assert.equal((await a.client.waitClose()).code, 1000);
+    // Other control messages are not a close.
+    await bus.publish({
+      topic: 'control',
+      target: { kind: 'client', ids: [b.connection.id] },
+      payload: Buffer.from('ping'),
+    });
+    await bus.publish({ topic: 'control', target: { kind: 'user', ids: ['u1'] }, payload: Buffer.from('close') });
+    registry.deliver('jac', { kind: 'client', ids: [b.connection.id] }, Buffer.from('still open'));
+    assert.equal((await b.client.nextRaw()).data.toString(), 'still open');
+  });
+});

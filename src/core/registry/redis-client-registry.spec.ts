@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { setImmediate as nextTick } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../../../test/helpers/redis.js';
+import { deleteKeys } from '../../../test/helpers/redis-cleanup.js';
+import { waitFor } from '../../../test/helpers/wait.js';
+import type { WsTestClient } from '../../../test/helpers/ws-client.js';
+import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
+import { RedisEventBus } from '../bus/redis-event-bus.js';
+import { RedisConnections } from '../engine/redis-connections.js';
+import { Connection, type ClientId, type ClientInfo } from './connection.js';
+import { RedisClientRegistry, type RedisRegistryTiming } from './redis-client-registry.js';
+
+const log = pino({ level: 'silent' });
+
+interface Instance {
+  redis: RedisConnections;
+  bus: RedisEventBus;
+  registry: RedisClientRegistry;
+}
+
+interface Client {
+  connection: Connection;
+  client: WsTestClient;
+}
+
+describe('RedisClientRegistry', await redisSuite(), () => {
+  const prefix = uniquePrefix();
+  const instances: Instance[] = [];
+  let pairs: WsPairFactory;
+  let inspect: Redis;
+  let a: Instance;
+  let b: Instance;
+  let counter = 0;
+
+  async function startInstance(timing: RedisRegistryTiming = { heartbeatMs: 100, ttlMs: 1000 }): Promise<Instance> {
+    const redis = new RedisConnections(SHARED_REDIS_URL, prefix, log);
+    const bus = new RedisEventBus(redis, log);
+    const registry = new RedisClientRegistry(bus, log, redis, timing);
+    const instance = { redis, bus, registry };
+    instances.push(instance);
+    bus.start();
+    registry.start();
+    await redis.connect();
+    await waitFor(async () => (await inspect.zscore(`${prefix}instances`, registry.instanceId)) !== null, {
+      what: 'the instance to register',
+    });
+    return instance;
+  }
+
+  async function open(on: Instance, user: string | null, channels: string[] = []): Promise<Client> {
+    const { server, client } = await pairs.pair();
+    const connection = new Connection({
+      id: `${Date.now()}:${++counter}` as ClientId,
+      protocol: 'jac',
+      socket: server,
+      user,
+      normalClose: { code: 1000, reason: 'Closed by server' },
+      slowConsumerClose: { code: 1013, reason: 'slow' },
+      sendBufferLimit: 1 << 20,
+    });
+    on.registry.setChannels(connection, channels);
+    on.registry.add(connection);
+    return { connection, client };
+  }
+
+  /** The view from `from`, once it shows exactly `expected` (ids) for clients of this suite. */
+  async function viewOf(from: Instance, expected: string[]): Promise<ClientInfo[]> {
+    const want = [...expected].sort();
+    let last: string[] = [];
+    try {
+      return await waitFor(
+        async () => {
+          const list = await from.registry.list();
+          last = list.map((c) => c.id).sort();
+          return JSON.stringify(last) === JSON.stringify(want) ? list : undefined;
+        },
+        { timeoutMs: 3000, what: 'the registry view' },
+      );
+    } catch (err) {
+      assert.deepEqual(last, want, String(err));
+      throw err;
+    }
+  }
+
+  before(async () => {
+    pairs = await WsPairFactory.start();
+    inspect = new Redis(SHARED_REDIS_URL);
+    a = await startInstance();
+    b = await startInstance();
+  });
+
+  after(async () => {
+    for (const instance of instances) {
+      await instance.registry.stop();
+      await instance.redis.close();
+    }
+    await pairs.close();
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+    inspect.disconnect();
+  });
+
+  it("shows each instance the other's connections, with the instance that holds them", async () => {
+    const onA = await open(a, 'n::u1', ['ch-a']);
+    const onB1 = await open(b, 'n::u2', ['ch-b', 'ch-shared']);
+    const onB2 = await open(b, null);
+    const ids = [onA.connection.id, onB1.connection.id, onB2.connection.id];
+    const fromA = await viewOf(a, ids);
+    const fromB = await viewOf(b, ids);
+    const byId = (list: ClientInfo[]): Map<string, ClientInfo> => new Map(list.map((c) => [c.id, c]));
+    for (const view of [byId(fromA), byId(fromB)]) {
+      assert.equal(view.get(onA.connection.id)?.instance, a.registry.instanceId);
+      assert.equal(view.get(onB1.connection.id)?.instance, b.registry.instanceId);
+      assert.equal(view.get(onB2.connection.id)?.instance, b.registry.instanceId);
+      assert.equal(view.get(onA.connection.id)?.user, 'n::u1');
+      assert.deepEqual(view.get(onB1.connection.id)?.channels.sort(), ['ch-b', 'ch-shared']);
+      assert.equal(view.get(onB2.connection.id)?.user, null);
+      assert.equal(view.get(onB2.connection.id)?.protocol, 'jac');
+    }
+    assert.notEqual(a.registry.instanceId, b.registry.instanceId);
+
+    const located = await a.registry.locate(onB1.connection.id);
+    assert.equal(located?.instance, b.registry.instanceId);
+    assert.equal(located?.user, 'n::u2');
+    assert.equal((await b.registry.locate(onA.connection.id))?.instance, a.registry.instanceId);
+    assert.equal((await a.registry.locate(onA.connection.id))?.instance, a.registry.instanceId);
+    assert.equal(await a.registry.locate('0:nobody'), null);
+
+    for (const c of [onA, onB1, onB2]) c.connection.socket.close();
+    for (const c of [onA, onB1, onB2]) {
+      await c.client.waitClose();
+      (c === onA ? a : b).registry.remove(c.connection);
+    }
+    await viewOf(a, []);
+  });
+
+  it('mirrors user and channel changes and removals to the other instances', async () => {
+    const onB = await open(b, 'n::before', ['c1']);
+    await viewOf(a, [onB.connection.id]);
+    b.registry.setUser(onB.connection, 'n::after');
+    b.registry.setChannels(onB.connection, ['c2', 'c3']);
+    await waitFor(
+      async () => {
+        const info = await a.registry.locate(onB.connection.id);
+        return info?.user === 'n::after' && info.channels.sort().join() === 'c2,c3';
+      },
+      { what: 'the update to be mirrored' },
+    );
+    b.registry.remove(onB.connection);
+    await viewOf(a, []);
+    assert.equal(await a.registry.locate(onB.connection.id), null);
+    onB.client.terminate();
+  });
+
+  it('disconnects a client held by another instance with its normal close', async () => {
+    const onB = await open(b, 'n::victim');
+    const bystander = await open(b, 'n::victim');
+    await viewOf(a, [onB.connection.id, bystander.connection.id]);
+    assert.equal(await a.registry.disconnect(onB.connection.id), true);
+    assert.deepEqual(await onB.client.waitClose(), { code: 1000, reason: 'Closed by server' });
+    assert.equal(await a.registry.disconnect('0:unknown'), false);
+    // Only the named client was closed.
+    b.registry.deliver('jac', { kind: 'client', ids: [bystander.connection.id] }, Buffer.from('alive'));
+    assert.equal((await bystander.client.nextRaw()).data.toString(), 'alive');
+    b.registry.remove(onB.connection);
+    b.registry.remove(bystander.connection);
+    bystander.client.terminate();
+    await viewOf(a, []);
+  });
+
+  it("removes an instance's entries on stop(), including writes still pending", async () => {
+    const c = await startInstance();
+    const first = await open(c, 'n::c');
+    await viewOf(a, [first.connection.id]);
+    // Changes made just before stop() are flushed on a later tick; they must not
+    // re-create the hash after stop() deleted it.
+    const late = await open(c, 'n::late');
+    c.registry.setUser(first.connection, 'n::changed');
+    await c.registry.stop();
+    await nextTick();
+    await c.redis.command.ping();
+    assert.equal(await inspect.exists(`${prefix}conns:${c.registry.instanceId}`), 0);
+    assert.equal(await inspect.zscore(`${prefix}instances`, c.registry.instanceId), null);
+    await viewOf(a, []);
+    assert.equal(await a.registry.locate(late.connection.id), null);
+    first.client.terminate();
+    late.client.terminate();
+  });
+
+  it('drops an instance that stops beating, with its clients, after the ttl', async () => {
+    const timing = { heartbeatMs: 50, ttlMs: 300 };
+    const watcher = await startInstance(timing);
+    const doomed = await startInstance(timing);
+    const onDoomed = await open(doomed, 'n::doomed');
+    await viewOf(watcher, [onDoomed.connection.id]);
+    // A crash: the connections go, no stop() runs, nothing is cleaned up.
+    doomed.redis.command.disconnect();
+    doomed.redis.subscriber.disconnect();
+    const started = Date.now();
+    await viewOf(watcher, []);
+    assert.ok(Date.now() - started <= 2000);
+    // Its hash expires on its own too.
+    await waitFor(async () => (await inspect.exists(`${prefix}conns:${doomed.registry.instanceId}`)) === 0, {
+      what: "the dead instance's hash to expire",
+    });
+    onDoomed.client.terminate();
+  });
+});
