@@ -1,0 +1,263 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Logger as Pino } from 'pino';
+import type { WebSocket } from 'ws';
+import { AppConfig } from '../../config/app-config.js';
+import { EventBus } from '../../core/bus/event-bus.js';
+import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
+import { ClientRegistry } from '../../core/registry/client-registry.js';
+import { Connection, type ClientId, type CloseSpec } from '../../core/registry/connection.js';
+import { Store } from '../../core/store/store.js';
+import {
+  encodeFelix,
+  gdbUpdate,
+  heartbeatAck,
+  udbUpdate,
+  type FelixServerMessage,
+  type IgnoredReason,
+} from './felix.codec.js';
+import { ackData, normaliseShard, processFigures, type StoredStatus } from './felix-status.js';
+import { FelixTokens, type FelixPrincipal } from './felix-tokens.js';
+
+export const FELIX = 'felix';
+
+/** Cluster housekeeping for Felix (token revocations), apart from the frames on the `felix` topic. */
+const CONTROL_TOPIC = 'felix.control';
+
+/** A revoked token's sockets get this; the original had no revocation and no close codes of its own. */
+export const REVOKED_CLOSE: CloseSpec = { code: 1008, reason: 'Token revoked' };
+
+const STATUS_KEY = 'felix:status';
+
+export type DocumentKind = 'guild' | 'user';
+
+/** One Felix socket: its registry entry and the token it authenticated with. */
+export interface FelixSession {
+  readonly connection: Connection;
+  readonly principal: FelixPrincipal;
+}
+
+export interface StatusReport {
+  shards: Record<string, unknown>[];
+  guildsCount: number;
+  memoryUsage?: number;
+  uptime?: number;
+}
+
+interface RevokeControl {
+  revoke: string;
+}
+
+/**
+ * The registry channel a socket joins to listen to a guild's or a user's database entry.
+ * Channels are protocol-scoped, so these never meet another protocol's.
+ */
+export function listenChannel(kind: DocumentKind, id: string): string {
+  return `${kind}:${id}`;
+}
+
+const documentKey = (kind: DocumentKind, id: string): string => `felix:${kind}:${id}`;
+
+/**
+ * Felix's behaviour, shared by the gateway and the admin API: sessions and their listen
+ * lists, the heartbeat ACK from the bot's last reported status, the guild/user documents
+ * and their fan-out, and token revocation across instances.
+ */
+@Injectable()
+export class FelixService {
+  private readonly sessions = new WeakMap<WebSocket, FelixSession>();
+  private readonly byToken = new Map<string, Set<FelixSession>>();
+  private readonly ignoredCounts = new Map<IgnoredReason, number>();
+  private readonly log: Pino;
+  /** The status read in flight, shared by every heartbeat that arrives meanwhile. */
+  private statusRead: Promise<StoredStatus | null> | null = null;
+  /** The last status read or written here: the answer while the store does not answer. */
+  private lastStatus: StoredStatus | null = null;
+  private statusVersion = 0;
+
+  constructor(
+    private readonly registry: ClientRegistry,
+    private readonly bus: EventBus,
+    private readonly store: Store,
+    private readonly tokens: FelixTokens,
+    private readonly config: AppConfig,
+    logger: GatehouseLogger,
+  ) {
+    this.log = logger.child({ protocol: FELIX });
+    // Frames arrive already encoded; every instance writes those bytes to its own listeners.
+    bus.subscribe(FELIX, (message) => this.registry.deliver(FELIX, message.target, message.payload));
+    bus.subscribe(CONTROL_TOPIC, (message) => this.onControl(message.payload));
+  }
+
+  // ---- sockets --------------------------------------------------------------------------
+
+  open(socket: WebSocket, principal: FelixPrincipal): FelixSession {
+    const connection = new Connection({
+      id: randomUUID() as ClientId,
+      protocol: FELIX,
+      socket,
+      user: principal.user,
+      normalClose: { code: 1000, reason: 'Closed by server' },
+      slowConsumerClose: { code: 1013, reason: 'Send buffer limit exceeded' },
+      sendBufferLimit: this.config.WS_SEND_BUFFER_LIMIT,
+    });
+    const session: FelixSession = { connection, principal };
+    this.registry.add(connection);
+    this.sessions.set(socket, session);
+    let set = this.byToken.get(principal.tokenId);
+    if (!set) {
+      set = new Set();
+      this.byToken.set(principal.tokenId, set);
+    }
+    set.add(session);
+    void this.confirmToken(session);
+    return session;
+  }
+
+  close(socket: WebSocket): void {
+    const session = this.sessions.get(socket);
+    if (!session) return;
+    this.sessions.delete(socket);
+    this.registry.remove(session.connection);
+    const set = this.byToken.get(session.principal.tokenId);
+    set?.delete(session);
+    if (set?.size === 0) this.byToken.delete(session.principal.tokenId);
+  }
+
+  session(socket: WebSocket): FelixSession | undefined {
+    return this.sessions.get(socket);
+  }
+
+  /** 20002: the socket now listens to exactly these users and guilds (the lists are replaced, not merged). */
+  setListeners(socket: WebSocket, users: readonly string[], guilds: readonly string[]): void {
+    const session = this.sessions.get(socket);
+    if (!session) return;
+    const channels = [
+      ...guilds.map((id) => listenChannel('guild', id)),
+      ...users.map((id) => listenChannel('user', id)),
+    ];
+    this.registry.setChannels(session.connection, channels);
+  }
+
+  /** 20001: the 10001 reply for a heartbeat received at `receivedAt`. */
+  async heartbeatAck(receivedAt: number): Promise<FelixServerMessage> {
+    return heartbeatAck(ackData(await this.currentStatus(), receivedAt, processFigures()));
+  }
+
+  /** A frame the protocol ignores: counted per reason and logged at debug, never answered. */
+  countIgnored(socket: WebSocket, reason: IgnoredReason): void {
+    const count = (this.ignoredCounts.get(reason) ?? 0) + 1;
+    this.ignoredCounts.set(reason, count);
+    this.log.debug({ clientId: this.sessions.get(socket)?.connection.id, reason, count }, 'ignored a client frame');
+  }
+
+  /** How many frames this process ignored for `reason`. */
+  ignoredCount(reason: IgnoredReason): number {
+    return this.ignoredCounts.get(reason) ?? 0;
+  }
+
+  // ---- admin ----------------------------------------------------------------------------
+
+  /**
+   * Stores a guild or user document and sends 10002/10003 to every socket listening to that
+   * id, on every instance: encoded once, one bus publish, the same bytes to every listener.
+   */
+  async putDocument(kind: DocumentKind, id: string, data: Record<string, unknown>): Promise<void> {
+    await this.store.set(documentKey(kind, id), JSON.stringify(data));
+    const message = kind === 'guild' ? gdbUpdate(id, data) : udbUpdate(id, data);
+    await this.bus.publish({
+      topic: FELIX,
+      target: { kind: 'channel', ids: [listenChannel(kind, id)] },
+      payload: encodeFelix(message),
+    });
+  }
+
+  async getDocument(kind: DocumentKind, id: string): Promise<Record<string, unknown> | null> {
+    const raw = await this.store.get(documentKey(kind, id));
+    return raw === null ? null : (JSON.parse(raw) as Record<string, unknown>);
+  }
+
+  async reportStatus(report: StatusReport): Promise<void> {
+    const status: StoredStatus = {
+      shards: report.shards.map(normaliseShard),
+      guildsCount: report.guildsCount,
+      reportedAt: Date.now(),
+    };
+    if (report.memoryUsage !== undefined) status.memoryUsage = report.memoryUsage;
+    if (report.uptime !== undefined) status.uptime = report.uptime;
+    await this.store.set(STATUS_KEY, JSON.stringify(status));
+    // A read that started before this write must not answer heartbeats that come after it.
+    this.statusVersion++;
+    this.statusRead = null;
+    this.lastStatus = status;
+  }
+
+  /** Revokes a token and closes its sockets on every instance; false when there is no such token. */
+  async revokeToken(tokenId: string): Promise<boolean> {
+    if (!(await this.tokens.revoke(tokenId))) return false;
+    const control: RevokeControl = { revoke: tokenId };
+    await this.bus.publish({
+      topic: CONTROL_TOPIC,
+      target: { kind: 'all' },
+      payload: Buffer.from(JSON.stringify(control)),
+    });
+    return true;
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  /**
+   * The status as stored. Every instance reads the same key; heartbeats arriving while a read
+   * is in flight share it, so a burst of heartbeats costs one store read, not one each.
+   */
+  private currentStatus(): Promise<StoredStatus | null> {
+    if (this.statusRead) return this.statusRead;
+    const read = this.readStatus(this.statusVersion);
+    this.statusRead = read;
+    void read.then(() => {
+      if (this.statusRead === read) this.statusRead = null;
+    });
+    return read;
+  }
+
+  /** Never rejects: with the store away, the heartbeat is answered from the last known status. */
+  private async readStatus(version: number): Promise<StoredStatus | null> {
+    try {
+      const raw = await this.store.get(STATUS_KEY);
+      const status = raw === null ? null : (JSON.parse(raw) as StoredStatus);
+      if (version === this.statusVersion) this.lastStatus = status;
+      return status;
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'status unavailable; answering heartbeats with the last known one');
+      return this.lastStatus;
+    }
+  }
+
+  /**
+   * Closes a socket whose token was revoked while it was upgrading: the revocation's bus
+   * message may have gone out before this socket was indexed, but the store delete came
+   * before that message, so this read sees it.
+   */
+  private async confirmToken(session: FelixSession): Promise<void> {
+    try {
+      if (!(await this.tokens.exists(session.principal.tokenId))) session.connection.close(REVOKED_CLOSE);
+    } catch (err) {
+      this.log.debug({ err: String(err), clientId: session.connection.id }, 'token re-check skipped');
+    }
+  }
+
+  private onControl(payload: Buffer): void {
+    let control: Partial<RevokeControl>;
+    try {
+      control = JSON.parse(payload.toString('utf8')) as Partial<RevokeControl>;
+    } catch {
+      this.log.warn('dropped a malformed felix control message');
+      return;
+    }
+    if (typeof control.revoke !== 'string') return;
+    const sessions = this.byToken.get(control.revoke);
+    if (!sessions) return;
+    for (const session of sessions) session.connection.close(REVOKED_CLOSE);
+    this.log.info({ sessions: sessions.size }, 'closed the sockets of a revoked token');
+  }
+}
