@@ -31,7 +31,8 @@ describe('environment schema', () => {
   it('names every bad variable, without echoing its value', () => {
     const secret = 'short';
     assert.throws(
-      () => validateEnv({ PORT: 'eighty', JAC_PUBLISH_POLICY: 'sometimes', ADMIN_TOKEN: secret, REDIS_URL: 'http://x' }),
+      () =>
+        validateEnv({ PORT: 'eighty', JAC_PUBLISH_POLICY: 'sometimes', ADMIN_TOKEN: secret, REDIS_URL: 'http://x' }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigValidationError);
         const named = err.problems.map((p) => p.split(':')[0]).sort();
