@@ -14,6 +14,9 @@ export const TEST_ENV: Record<string, string> = {
   ADMIN_TOKEN,
   JAC_JWT_SECRET: JWT_SECRET,
   SHUTDOWN_GRACE_MS: '2000',
+  // Every test client comes from 127.0.0.1 and many fail authentication on purpose;
+  // the throttle has its own tests, which turn it on.
+  AUTH_FAILURE_LIMIT: '0',
 };
 
 export interface TestApp {

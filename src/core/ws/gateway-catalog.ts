@@ -1,6 +1,7 @@
 import { Injectable, type BeforeApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
 import type { WebSocketServer } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
+import { UpgradeLimits } from './upgrade-limits.js';
 import type { WsProtocol } from './ws-protocol.js';
 
 const GOING_AWAY = { code: 1001, reason: 'Server shutting down' } as const;
@@ -16,7 +17,11 @@ export class GatewayCatalog implements OnModuleDestroy, BeforeApplicationShutdow
   private readonly servers = new Map<string, WebSocketServer>();
   private stopping = false;
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    /** Origin, connection-cap and failed-authentication checks every upgrade passes. */
+    readonly limits: UpgradeLimits,
+  ) {}
 
   register(protocol: WsProtocol): void {
     if (this.protocols.has(protocol.name)) throw new Error(`protocol ${protocol.name} registered twice`);

@@ -7,6 +7,7 @@ import type { Observable } from 'rxjs';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { CloseSpec } from '../registry/connection.js';
 import { GatewayCatalog } from './gateway-catalog.js';
+import { clientIp } from './upgrade-limits.js';
 import { setUpgradePrincipal, type UpgradeVerdict, type WsProtocol } from './ws-protocol.js';
 
 interface Route {
@@ -197,6 +198,12 @@ export class ProtocolWsAdapter extends WsAdapter {
       reject(socket, { accept: false, status: 503 });
       return;
     }
+    const { limits } = this.catalog;
+    const refusal = limits.check(req);
+    if (refusal) {
+      reject(socket, refusal);
+      return;
+    }
     let verdict: UpgradeVerdict = { accept: true };
     if (route.protocol.authenticate) {
       try {
@@ -208,12 +215,17 @@ export class ProtocolWsAdapter extends WsAdapter {
       }
     }
     if (!verdict.accept) {
+      // A refused credential counts against the address's failed-authentication budget.
+      if (verdict.status === 401 || verdict.status === 403) limits.authFailed(clientIp(req));
       reject(socket, verdict);
       return;
     }
     if (socket.destroyed) return;
     setUpgradePrincipal(req, verdict.principal);
-    route.server.handleUpgrade(req, socket, head, (ws) => route.server.emit('connection', ws, req));
+    route.server.handleUpgrade(req, socket, head, (ws) => {
+      ws.once('close', limits.opened(req));
+      route.server.emit('connection', ws, req);
+    });
   }
 
   private startHeartbeat(server: WebSocketServer, protocol: WsProtocol): void {

@@ -50,9 +50,9 @@ describe('upgrade limits', () => {
 
   it('throttles an address after AUTH_FAILURE_LIMIT failures, only that address, until the window ends', async () => {
     const l = limits({ AUTH_FAILURE_LIMIT: '3', AUTH_FAILURE_WINDOW_MS: '40' });
-    for (let i = 0; i < 2; i++) l.authFailed(request('10.0.0.9'));
+    for (let i = 0; i < 2; i++) l.authFailed('10.0.0.9');
     assert.equal(l.check(request('10.0.0.9')), null);
-    l.authFailed(request('10.0.0.9'));
+    l.authFailed('10.0.0.9');
     assert.equal(l.check(request('10.0.0.9'))?.status, 429);
     assert.equal(l.check(request('10.0.0.8')), null);
     const start = Date.now();
@@ -64,7 +64,7 @@ describe('upgrade limits', () => {
 
   it('never throttles when the limit is 0', () => {
     const l = limits({ AUTH_FAILURE_LIMIT: '0' });
-    for (let i = 0; i < 100; i++) l.authFailed(request('10.0.0.7'));
+    for (let i = 0; i < 100; i++) l.authFailed('10.0.0.7');
     assert.equal(l.check(request('10.0.0.7')), null);
   });
 });

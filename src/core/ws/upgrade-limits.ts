@@ -68,11 +68,10 @@ export class UpgradeLimits {
   }
 
   /** Every protocol reports its failed authentications here (one shared budget per IP). */
-  authFailed(req: IncomingMessage): void {
+  authFailed(ip: string): void {
     if (this.config.AUTH_FAILURE_LIMIT === 0) return;
     const now = Date.now();
     this.sweep(now);
-    const ip = clientIp(req);
     const window = this.failures.get(ip);
     if (!window || window.endsAt <= now) {
       this.failures.set(ip, { count: 1, endsAt: now + this.config.AUTH_FAILURE_WINDOW_MS });

@@ -63,6 +63,11 @@ export class JacTokens {
     return { rootId, authenticated: true };
   }
 
+  /** True when a token was presented and did not prove an identity (a failed authentication). */
+  static rejected(presented: string | null | undefined, identity: JacIdentity): boolean {
+    return typeof presented === 'string' && presented.trim() !== '' && !identity.authenticated;
+  }
+
   /** `Bearer <jwt>` (prefix case-insensitive, as the original compared it) or the bare token. */
   verifyHeader(value: string | null | undefined): JacIdentity {
     if (!value) return PUBLIC_IDENTITY;

@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
+import { clientIp, UpgradeLimits } from '../../core/ws/upgrade-limits.js';
 import { upgradePrincipal, type UpgradeVerdict } from '../../core/ws/ws-protocol.js';
 import { JAC_INVALID, jacCodec, encodeJac, type JacInbound } from './jac.codec.js';
 import { JAC_MESSAGES, JacException, type JacErrorEntry, type JacErrorReply } from './jac.errors.js';
@@ -37,6 +38,7 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
     private readonly jac: JacService,
     private readonly tokens: JacTokens,
     private readonly walkers: WalkerRegistry,
+    private readonly limits: UpgradeLimits,
     catalog: GatewayCatalog,
     config: AppConfig,
   ) {
@@ -60,13 +62,17 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
    */
   private authenticate(req: IncomingMessage): UpgradeVerdict {
     if (!this.walkers.acceptsWebsocket()) return { accept: false, status: 403 };
-    return { accept: true, principal: this.tokens.verifyHeader(req.headers.authorization) };
+    const presented = req.headers.authorization;
+    const identity = this.tokens.verifyHeader(presented);
+    // A bad token still connects (as public), but counts as a failed authentication.
+    if (JacTokens.rejected(presented, identity)) this.limits.authFailed(clientIp(req));
+    return { accept: true, principal: identity };
   }
 
   // Synchronous on purpose: the session exists before the first message can arrive.
   handleConnection(socket: WebSocket, req: IncomingMessage): void {
     const identity = upgradePrincipal<JacIdentity>(req) ?? PUBLIC_IDENTITY;
-    const session = this.jac.open(socket, identity, channelIdOf(req));
+    const session = this.jac.open(socket, identity, channelIdOf(req), clientIp(req));
     session.connection.send(encodeJac(this.jac.connectionEvent(session)));
   }
 
@@ -110,7 +116,9 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
   @SubscribeMessage('change_user')
   changeUser(@ConnectedSocket() socket: WebSocket, @MessageBody() message: ChangeUser): ConnectionEvent {
     const session = this.sessionOf(socket);
-    this.jac.setIdentity(session, this.tokens.verifyHeader(message.token));
+    const identity = this.tokens.verifyHeader(message.token);
+    if (JacTokens.rejected(message.token, identity)) this.limits.authFailed(session.ip);
+    this.jac.setIdentity(session, identity);
     return this.jac.connectionEvent(session);
   }
 

@@ -18,6 +18,8 @@ export const JAC = 'jac';
 export interface JacSession {
   readonly connection: Connection;
   readonly channelId: string;
+  /** The peer address, for the failed-authentication throttle. */
+  readonly ip: string;
   identity: JacIdentity;
 }
 
@@ -54,7 +56,7 @@ export class JacService implements JacNotifier {
     bus.subscribe(JAC, (message) => this.registry.deliver(JAC, message.target, message.payload));
   }
 
-  open(socket: WebSocket, identity: JacIdentity, channelId: string | undefined): JacSession {
+  open(socket: WebSocket, identity: JacIdentity, channelId: string | undefined, ip: string): JacSession {
     const connection = new Connection({
       id: newJacId() as ClientId,
       protocol: JAC,
@@ -64,7 +66,7 @@ export class JacService implements JacNotifier {
       slowConsumerClose: { code: 1013, reason: 'Send buffer limit exceeded' },
       sendBufferLimit: this.config.WS_SEND_BUFFER_LIMIT,
     });
-    const session: JacSession = { connection, channelId: channelId ?? newJacId(), identity };
+    const session: JacSession = { connection, channelId: channelId ?? newJacId(), ip, identity };
     this.registry.setChannels(connection, [session.channelId]);
     this.registry.add(connection);
     this.sessions.set(socket, session);
