@@ -1,0 +1,72 @@
+import { BadRequestException, Injectable, type PipeTransform } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+
+type Json = Record<string, unknown>;
+
+/**
+ * An event as backends post it (the original's `structures/event.md`): `m` metadata with
+ * the event type `e`, a `ctx` object, and any further keys, all kept as given.
+ */
+export interface FatesEvent extends Json {
+  m: Json & { e: number; t?: number; eid?: string; ts?: number };
+  ctx: Json;
+}
+
+const MAX_EID_LENGTH = 128;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks an event body, one message per bad field (`m.e: must be an integer`). Unknown
+ * keys are allowed everywhere: events carry per-type context and convenience keys. This is
+ * not a class-validator DTO because the global pipe refuses unknown keys.
+ */
+export function validateFatesEvent(body: unknown): { event: FatesEvent } | { problems: string[] } {
+  if (!isObject(body)) return { problems: ['body: must be a JSON object'] };
+  const problems: string[] = [];
+  const m = body['m'];
+  if (!isObject(m)) {
+    problems.push('m: must be an object');
+  } else {
+    if (!Number.isSafeInteger(m['e'])) problems.push('m.e: must be an integer');
+    if (m['t'] !== undefined && !Number.isSafeInteger(m['t'])) problems.push('m.t: must be an integer');
+    const eid = m['eid'];
+    if (eid !== undefined && (typeof eid !== 'string' || eid.length === 0 || eid.length > MAX_EID_LENGTH)) {
+      problems.push(`m.eid: must be a string of 1 to ${MAX_EID_LENGTH} characters`);
+    }
+    if (m['ts'] !== undefined && (typeof m['ts'] !== 'number' || !Number.isFinite(m['ts']))) {
+      problems.push('m.ts: must be a number');
+    }
+  }
+  if (!isObject(body['ctx'])) problems.push('ctx: must be an object');
+  return problems.length > 0 ? { problems } : { event: body as FatesEvent };
+}
+
+/**
+ * Gives an event the `m.eid` (uuid v4) and `m.ts` (seconds, with a fraction, as Python's
+ * `time.time()`) the original producers set, unless the backend supplied them.
+ */
+export function completeFatesEvent(
+  event: FatesEvent,
+  nowMs = Date.now(),
+  newId: () => string = randomUUID,
+): FatesEvent {
+  const m = { ...event.m };
+  if (m.eid === undefined) m.eid = newId();
+  if (m.ts === undefined) m.ts = nowMs / 1000;
+  return { ...event, m };
+}
+
+/** `@Body(FatesEventPipe)`: a valid event or `400` with one message per bad field. */
+@Injectable()
+export class FatesEventPipe implements PipeTransform<unknown, FatesEvent> {
+  transform(value: unknown): FatesEvent {
+    const result = validateFatesEvent(value);
+    if ('problems' in result) {
+      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: result.problems });
+    }
+    return result.event;
+  }
+}

@@ -1,0 +1,116 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Put,
+  UseGuards,
+} from '@nestjs/common';
+import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
+import { FatesEventPipe, type FatesEvent } from './dto/fates-event.js';
+import { SetTokenDto } from './dto/set-token.dto.js';
+import { canonicalId, channelOf, type FatesTarget, type FatesTargetKind } from './fates.codec.js';
+import { GLOBAL_CHANNEL } from './fates.codes.js';
+import { FatesService } from './fates.service.js';
+
+interface EventAccepted {
+  eid: string;
+}
+
+interface EventList {
+  events: unknown[];
+}
+
+const target = (kind: FatesTargetKind, id: string): FatesTarget => ({ kind, id: canonicalId(id) });
+
+function unknownId(t: FatesTarget): NotFoundException {
+  return new NotFoundException({ statusCode: 404, error: 'Not Found', message: `no token is set for ${channelOf(t)}` });
+}
+
+/**
+ * Tokens and events for Fates (SPEC section 3). A bot or server is known once it has a
+ * token: events for an unknown id are refused (404) rather than stored for nobody.
+ */
+@Controller('admin/fates')
+@UseGuards(AdminGuard)
+export class FatesAdminController {
+  constructor(private readonly fates: FatesService) {}
+
+  @Put('bots/:id/token')
+  @HttpCode(204)
+  async setBotToken(@Param('id', ParseSnowflakePipe) id: string, @Body() body: SetTokenDto): Promise<void> {
+    await this.fates.setToken(target('bot', id), body.token);
+  }
+
+  @Put('servers/:id/token')
+  @HttpCode(204)
+  async setServerToken(@Param('id', ParseSnowflakePipe) id: string, @Body() body: SetTokenDto): Promise<void> {
+    await this.fates.setToken(target('server', id), body.token);
+  }
+
+  @Delete('bots/:id/token')
+  @HttpCode(204)
+  deleteBotToken(@Param('id', ParseSnowflakePipe) id: string): Promise<void> {
+    return this.deleteToken(target('bot', id));
+  }
+
+  @Delete('servers/:id/token')
+  @HttpCode(204)
+  deleteServerToken(@Param('id', ParseSnowflakePipe) id: string): Promise<void> {
+    return this.deleteToken(target('server', id));
+  }
+
+  @Post('bots/:id/events')
+  @HttpCode(202)
+  postBotEvent(
+    @Param('id', ParseSnowflakePipe) id: string,
+    @Body(FatesEventPipe) event: FatesEvent,
+  ): Promise<EventAccepted> {
+    return this.publishTo(target('bot', id), event);
+  }
+
+  @Post('servers/:id/events')
+  @HttpCode(202)
+  postServerEvent(
+    @Param('id', ParseSnowflakePipe) id: string,
+    @Body(FatesEventPipe) event: FatesEvent,
+  ): Promise<EventAccepted> {
+    return this.publishTo(target('server', id), event);
+  }
+
+  @Post('global/events')
+  @HttpCode(202)
+  async postGlobalEvent(@Body(FatesEventPipe) event: FatesEvent): Promise<EventAccepted> {
+    return { eid: await this.fates.publish(GLOBAL_CHANNEL, event) };
+  }
+
+  /** The stored history, oldest first; empty for an id with none (known or not). */
+  @Get('bots/:id/events')
+  async botEvents(@Param('id', ParseSnowflakePipe) id: string): Promise<EventList> {
+    return { events: await this.fates.history(channelOf(target('bot', id))) };
+  }
+
+  @Get('servers/:id/events')
+  async serverEvents(@Param('id', ParseSnowflakePipe) id: string): Promise<EventList> {
+    return { events: await this.fates.history(channelOf(target('server', id))) };
+  }
+
+  @Get('global/events')
+  async globalEvents(): Promise<EventList> {
+    return { events: await this.fates.history(GLOBAL_CHANNEL) };
+  }
+
+  private async deleteToken(t: FatesTarget): Promise<void> {
+    if (!(await this.fates.deleteToken(t))) throw unknownId(t);
+  }
+
+  private async publishTo(t: FatesTarget, event: FatesEvent): Promise<EventAccepted> {
+    if (!(await this.fates.hasToken(t))) throw unknownId(t);
+    return { eid: await this.fates.publish(channelOf(t), event) };
+  }
+}

@@ -1,0 +1,471 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Logger as Pino } from 'pino';
+import type { WebSocket } from 'ws';
+import { AppConfig } from '../../config/app-config.js';
+import { hashToken, matchesHash } from '../../core/auth/secrets.js';
+import { EventBus, type BusMessage } from '../../core/bus/event-bus.js';
+import { EngineUnavailableError } from '../../core/errors/engine-unavailable.error.js';
+import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
+import { ClientRegistry } from '../../core/registry/client-registry.js';
+import { Connection, type ClientId, type CloseSpec } from '../../core/registry/connection.js';
+import { Store } from '../../core/store/store.js';
+import { clientIp, UpgradeLimits } from '../../core/ws/upgrade-limits.js';
+import {
+  batchFrames,
+  channelOf,
+  encodeControl,
+  encodeEvent,
+  parseIdentify,
+  type FatesTarget,
+  type IdentifyPayload,
+} from './fates.codec.js';
+import {
+  FATES_CLOSE,
+  FATES_DETAIL,
+  FATES_ERAS,
+  FATES_EVENTS_TOPIC,
+  FATES_PROTOCOL,
+  FATES_REVOKE_TOPIC,
+  GLOBAL_CHANNEL,
+  IDENTIFY_COST,
+  NOT_IDENTIFIED,
+  type ControlCode,
+  type FatesEra,
+} from './fates.codes.js';
+import { completeFatesEvent, type FatesEvent } from './dto/fates-event.js';
+
+/**
+ * `awaiting`: the identity payload went out, no identify yet. `identifying`: the first
+ * frame is being checked (later frames are only counted, once it succeeds). `ready`:
+ * identified. `closed`: refused, rate-limited, revoked or gone.
+ */
+type SessionState = 'awaiting' | 'identifying' | 'ready' | 'closed';
+
+/** A live event that arrived while the connection's replay was being read and sent. */
+interface HeldEvent {
+  chan: string;
+  /** The event's JSON, to recognise an event the replay already carried. */
+  event: Buffer;
+  /** The era's bytes, `\x1f` included. */
+  frame: Buffer;
+}
+
+export interface FatesSession {
+  readonly era: FatesEra;
+  readonly connection: Connection;
+  state: SessionState;
+  target: FatesTarget | null;
+  /** The stored token digest this connection identified against; a rotation closes it. */
+  tokenHash: string | null;
+  /** Live events held back until the replay is out; null when live events go straight out. */
+  held: HeldEvent[] | null;
+  /**
+   * Frames not yet counted against the budget: those that arrived while identify ran, and
+   * those that arrive while a count is in flight (one store round trip at a time per connection).
+   */
+  deferred: number;
+  counting: boolean;
+  /** The rate counter as last seen, for when the store cannot be asked. */
+  used: number;
+  /** The client address: a failed identify counts against it in the shared throttle. */
+  readonly ip: string;
+}
+
+/** A connection whose replay takes this many live events behind it is cut off as a slow consumer. */
+const MAX_HELD_EVENTS = 10_000;
+
+const tokenKey = (target: FatesTarget): string => `fates:token:${target.kind}:${target.id}`;
+const rateKey = (target: FatesTarget): string => `fates:ratelimit:${target.kind}:${target.id}`;
+const historyKey = (chan: string): string => `fates:history:${chan}`;
+
+/**
+ * The Fates behaviour behind both eras' gateways and the admin API: identify, the shared
+ * rate limit, replay then live delivery with nothing lost or doubled in between, and token
+ * revocation on every instance. docs/protocols/fates.md describes it from the outside.
+ */
+@Injectable()
+export class FatesService {
+  private readonly sessions = new WeakMap<WebSocket, FatesSession>();
+  /** Sessions on this instance holding live events back during a replay. */
+  private holding = 0;
+  private readonly log: Pino;
+  private readonly limit: number;
+  private readonly windowMs: number;
+  private readonly historyLimit: number;
+  private readonly sendBufferLimit: number;
+
+  constructor(
+    private readonly registry: ClientRegistry,
+    private readonly bus: EventBus,
+    private readonly store: Store,
+    config: AppConfig,
+    logger: GatehouseLogger,
+    // The shared per-IP failed-authentication throttle (SPEC section 2).
+    private readonly limits: UpgradeLimits,
+  ) {
+    this.log = logger.child({ protocol: 'fates' });
+    this.limit = config.FATES_RATE_LIMIT;
+    this.windowMs = config.FATES_RATE_WINDOW_MS;
+    this.historyLimit = config.FATES_HISTORY_LIMIT;
+    this.sendBufferLimit = config.WS_SEND_BUFFER_LIMIT;
+    bus.subscribe(FATES_EVENTS_TOPIC, (message) => this.deliver(message));
+    bus.subscribe(FATES_REVOKE_TOPIC, (message) => this.revoke(message));
+  }
+
+  // ---- sockets -----------------------------------------------------------------------------
+
+  /** A new socket: registered (unidentified) and sent the identity payload. */
+  open(socket: WebSocket, era: FatesEra, req: IncomingMessage): FatesSession {
+    const connection = new Connection({
+      id: randomUUID() as ClientId,
+      protocol: FATES_PROTOCOL[era],
+      socket,
+      normalClose: FATES_CLOSE.normal,
+      slowConsumerClose: FATES_CLOSE.slowConsumer,
+      sendBufferLimit: this.sendBufferLimit,
+    });
+    const session: FatesSession = {
+      era,
+      connection,
+      state: 'awaiting',
+      target: null,
+      tokenHash: null,
+      held: null,
+      deferred: 0,
+      counting: false,
+      used: 0,
+      ip: clientIp(req),
+    };
+    this.registry.add(connection);
+    this.sessions.set(socket, session);
+    this.control(session, 'identity', FATES_DETAIL.identity[era], NOT_IDENTIFIED);
+    return session;
+  }
+
+  close(socket: WebSocket): void {
+    const session = this.sessions.get(socket);
+    if (!session) return;
+    this.sessions.delete(socket);
+    session.state = 'closed';
+    this.release(session);
+    this.registry.remove(session.connection);
+  }
+
+  /**
+   * Any client frame. The first is the identify; after a successful identify every frame,
+   * whatever it holds, only costs one request (the original's read loop did the same).
+   */
+  receive(socket: WebSocket, frame: Buffer): void {
+    const session = this.sessions.get(socket);
+    if (!session) return;
+    switch (session.state) {
+      case 'awaiting':
+        session.state = 'identifying';
+        this.run(session, this.identify(session, frame));
+        return;
+      case 'identifying':
+        session.deferred++;
+        return;
+      case 'ready':
+        session.deferred++;
+        if (!session.counting) this.run(session, this.drain(session));
+        return;
+      case 'closed':
+        return;
+    }
+  }
+
+  /** Flamepaw's `ping` control payload, sent with every WebSocket ping. */
+  ping(socket: WebSocket): void {
+    const session = this.sessions.get(socket);
+    if (!session || session.state === 'closed') return;
+    if (session.state !== 'ready') {
+      this.control(session, 'ping', FATES_DETAIL.ping, NOT_IDENTIFIED);
+      return;
+    }
+    void this.remaining(session).then((remaining) => this.control(session, 'ping', FATES_DETAIL.ping, remaining));
+  }
+
+  // ---- identify and the rate limit ------------------------------------------------------------
+
+  private async identify(session: FatesSession, frame: Buffer): Promise<void> {
+    const parsed = parseIdentify(frame, session.era);
+    if (!parsed.ok) {
+      this.refuse(session, 'invalid_payload', parsed.detail);
+      return;
+    }
+    const { target, token } = parsed.value;
+    const stored = await this.store.get(tokenKey(target));
+    if (isClosed(session)) return;
+    // An unknown id and a wrong token look the same, as the original's single query did.
+    if (stored === null || !matchesHash(token, stored)) {
+      this.log.debug({ clientId: session.connection.id, target: channelOf(target) }, 'identify refused');
+      this.limits.authFailed(session.ip);
+      this.refuse(session, 'invalid_auth', FATES_DETAIL.invalidAuth);
+      return;
+    }
+    // Only a successful identify costs budget: failures are the per-IP throttle's business.
+    const { used } = await this.store.hit(rateKey(target), IDENTIFY_COST, this.windowMs);
+    if (isClosed(session)) return;
+    session.used = used;
+    if (used > this.limit) {
+      this.rateLimited(session, used);
+      return;
+    }
+    await this.admit(session, parsed.value, stored, used);
+  }
+
+  private async admit(session: FatesSession, identify: IdentifyPayload, stored: string, used: number): Promise<void> {
+    const { target, sendAll, sendNone } = identify;
+    const chan = channelOf(target);
+    session.target = target;
+    session.tokenHash = stored;
+    // From here live events are held, not sent: none can slip between the history read
+    // and going live, nor arrive before `ready`.
+    if (!sendNone) this.hold(session);
+    this.registry.setUser(session.connection, chan);
+    if (!sendNone) this.registry.setChannels(session.connection, [chan, GLOBAL_CHANNEL]);
+    // A rotation published before this connection was registered missed it; the token it
+    // wrote did not. Reading the token again closes that gap.
+    const current = await this.store.get(tokenKey(target));
+    if (isClosed(session)) return;
+    if (current !== stored) {
+      this.end(session, FATES_CLOSE.invalidAuth);
+      return;
+    }
+    this.control(session, 'ready', FATES_DETAIL.ready(used), this.limit - used);
+    session.state = 'ready';
+    if (session.deferred > 0) this.run(session, this.drain(session));
+    const replayed = sendAll ? await this.replay(session, chan) : null;
+    if (isClosed(session) || sendNone) return;
+    this.goLive(session, replayed);
+  }
+
+  /** Counts the uncounted frames, those arriving meanwhile in one more hit, until none is left. */
+  private async drain(session: FatesSession): Promise<void> {
+    session.counting = true;
+    try {
+      while (session.deferred > 0 && !isClosed(session)) {
+        const cost = session.deferred;
+        session.deferred = 0;
+        await this.count(session, cost);
+      }
+    } finally {
+      session.counting = false;
+    }
+  }
+
+  /** Client chatter after identify: `cost` requests, and the close once the budget is spent. */
+  private async count(session: FatesSession, cost: number): Promise<void> {
+    const target = session.target;
+    if (!target) return;
+    let used: number;
+    try {
+      ({ used } = await this.store.hit(rateKey(target), cost, this.windowMs));
+    } catch (err) {
+      // The budget cannot be checked while Redis is away; the connection is not punished for it.
+      if (!(err instanceof EngineUnavailableError)) throw err;
+      return;
+    }
+    session.used = used;
+    if (isClosed(session) || used <= this.limit) return;
+    this.rateLimited(session, used);
+  }
+
+  private rateLimited(session: FatesSession, used: number): void {
+    this.control(session, 'ratelimited', FATES_DETAIL.ratelimited(used), this.limit - used);
+    this.end(session, FATES_CLOSE.ratelimited);
+  }
+
+  private refuse(session: FatesSession, code: 'invalid_payload' | 'invalid_auth', detail: string): void {
+    this.control(session, code, detail, NOT_IDENTIFIED);
+    this.end(session, FATES_CLOSE.invalidAuth);
+  }
+
+  /** `requests_remaining` now: the shared counter, or the last one seen if the store is away. */
+  private async remaining(session: FatesSession): Promise<number> {
+    if (!session.target) return NOT_IDENTIFIED;
+    try {
+      const { used } = await this.store.peek(rateKey(session.target));
+      return this.limit - used;
+    } catch {
+      return this.limit - session.used;
+    }
+  }
+
+  // ---- replay and live delivery -----------------------------------------------------------------
+
+  /**
+   * The stored events of the target, then of `global`, oldest first, packed several to a
+   * frame; then `done_prior`. Resolves with what was sent, so held live events it already
+   * carried are not sent twice.
+   */
+  private async replay(session: FatesSession, chan: string): Promise<Set<string>> {
+    const [own, global] = await Promise.all([
+      this.store.range(historyKey(chan)),
+      this.store.range(historyKey(GLOBAL_CHANNEL)),
+    ]);
+    if (isClosed(session)) return new Set();
+    const era = session.era;
+    const events = [
+      ...own.map((event) => encodeEvent(era, chan, Buffer.from(event))),
+      ...global.map((event) => encodeEvent(era, GLOBAL_CHANNEL, Buffer.from(event))),
+    ];
+    for (const frame of batchFrames(events)) session.connection.send(frame);
+    const remaining = await this.remaining(session);
+    this.control(session, 'done_prior', FATES_DETAIL.donePrior, remaining);
+    return new Set([...own.map((e) => heldKey(chan, e)), ...global.map((e) => heldKey(GLOBAL_CHANNEL, e))]);
+  }
+
+  private goLive(session: FatesSession, replayed: Set<string> | null): void {
+    const held = session.held ?? [];
+    this.release(session);
+    const pending = replayed ? held.filter((h) => !replayed.has(heldKey(h.chan, h.event.toString('utf8')))) : held;
+    for (const frame of batchFrames(pending.map((h) => h.frame))) session.connection.send(frame);
+  }
+
+  private hold(session: FatesSession): void {
+    if (session.held) return;
+    session.held = [];
+    this.holding++;
+  }
+
+  private release(session: FatesSession): void {
+    if (!session.held) return;
+    session.held = null;
+    this.holding--;
+  }
+
+  /**
+   * A live event from any instance. Its bytes are built once per era and written to every
+   * recipient of that era; a recipient still replaying keeps them for later.
+   */
+  private deliver(message: BusMessage): void {
+    const { target } = message;
+    if (target.kind !== 'channel' || target.ids.length !== 1) return;
+    const chan = target.ids[0] as string;
+    for (const era of FATES_ERAS) {
+      const protocol = FATES_PROTOCOL[era];
+      const frame = encodeEvent(era, chan, message.payload);
+      if (this.holding === 0) {
+        this.registry.deliver(protocol, target, frame);
+        continue;
+      }
+      for (const connection of this.registry.resolve(protocol, target)) {
+        const session = this.sessions.get(connection.socket);
+        if (!session?.held) {
+          connection.send(frame);
+        } else if (session.held.length >= MAX_HELD_EVENTS) {
+          this.end(session, FATES_CLOSE.slowConsumer);
+        } else {
+          session.held.push({ chan, event: message.payload, frame });
+        }
+      }
+    }
+  }
+
+  /** A token was rotated or deleted: every connection identified with another token goes, 4004. */
+  private revoke(message: BusMessage): void {
+    if (message.target.kind !== 'user') return;
+    const current = message.payload.length > 0 ? message.payload.toString('utf8') : null;
+    for (const era of FATES_ERAS) {
+      for (const connection of this.registry.resolve(FATES_PROTOCOL[era], message.target)) {
+        const session = this.sessions.get(connection.socket);
+        if (session && session.tokenHash !== current) this.end(session, FATES_CLOSE.invalidAuth);
+      }
+    }
+  }
+
+  // ---- the admin API ------------------------------------------------------------------------------
+
+  /** Sets or rotates a token (stored hashed); connections holding another token are closed everywhere. */
+  async setToken(target: FatesTarget, token: string): Promise<void> {
+    const digest = hashToken(token);
+    await this.store.set(tokenKey(target), digest);
+    await this.bus.publish({
+      topic: FATES_REVOKE_TOPIC,
+      target: { kind: 'user', ids: [channelOf(target)] },
+      payload: Buffer.from(digest),
+    });
+  }
+
+  /** Removes a token; resolves false when there was none. Every connection of the id is closed. */
+  async deleteToken(target: FatesTarget): Promise<boolean> {
+    const existed = await this.store.delete(tokenKey(target));
+    if (!existed) return false;
+    await this.bus.publish({
+      topic: FATES_REVOKE_TOPIC,
+      target: { kind: 'user', ids: [channelOf(target)] },
+      payload: Buffer.alloc(0),
+    });
+    return true;
+  }
+
+  async hasToken(target: FatesTarget): Promise<boolean> {
+    return (await this.store.get(tokenKey(target))) !== null;
+  }
+
+  /**
+   * Stores an event in the channel's bounded history, then publishes it live. Appending
+   * first means a connection replaying meanwhile either reads it or holds it, never neither.
+   */
+  async publish(chan: string, event: FatesEvent): Promise<string> {
+    const complete = completeFatesEvent(event);
+    const json = JSON.stringify(complete);
+    await this.store.append(historyKey(chan), json, this.historyLimit);
+    await this.bus.publish({
+      topic: FATES_EVENTS_TOPIC,
+      target: { kind: 'channel', ids: [chan] },
+      payload: Buffer.from(json),
+    });
+    return complete.m.eid as string;
+  }
+
+  async history(chan: string): Promise<unknown[]> {
+    const stored = await this.store.range(historyKey(chan));
+    const events: unknown[] = [];
+    for (const entry of stored) {
+      try {
+        events.push(JSON.parse(entry));
+      } catch {
+        this.log.warn({ chan }, 'skipped an unreadable stored event');
+      }
+    }
+    return events;
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------------
+
+  private control(session: FatesSession, code: ControlCode, detail: string, remaining: number): void {
+    session.connection.send(encodeControl(code, detail, remaining));
+  }
+
+  private end(session: FatesSession, spec: CloseSpec): void {
+    session.state = 'closed';
+    this.release(session);
+    session.connection.close(spec);
+  }
+
+  /** Session work runs detached from the socket handler; an engine failure closes 4500, never silently. */
+  private run(session: FatesSession, work: Promise<void>): void {
+    work.catch((err: unknown) => {
+      if (err instanceof EngineUnavailableError) {
+        this.log.warn({ clientId: session.connection.id, err: err.message }, 'engine unavailable; connection closed');
+      } else {
+        this.log.error({ clientId: session.connection.id, err }, 'fates session failed');
+      }
+      if (session.state !== 'closed') this.end(session, FATES_CLOSE.internal);
+    });
+  }
+}
+
+/** Read through a call so the compiler does not keep the state it saw before an `await`. */
+function isClosed(session: FatesSession): boolean {
+  return session.state === 'closed';
+}
+
+function heldKey(chan: string, event: string): string {
+  return `${chan}\u0000${event}`;
+}
