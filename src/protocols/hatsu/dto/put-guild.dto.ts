@@ -1,0 +1,20 @@
+import { ArrayMaxSize, IsArray, IsObject, IsString, Matches } from 'class-validator';
+import { SNOWFLAKE } from '../../../core/http/snowflake.pipe.js';
+
+/** `PUT /admin/hatsu/guilds/:id`: the guild, its channels and its member user ids. */
+export class PutGuildDto {
+  /** Any guild object; `_id` is set from the path. It is GUILD_INIT's `d`, with `channels` added. */
+  @IsObject()
+  guild!: Record<string, unknown>;
+
+  @IsArray()
+  @ArrayMaxSize(10_000)
+  @IsObject({ each: true })
+  channels!: Record<string, unknown>[];
+
+  @IsArray()
+  @ArrayMaxSize(100_000)
+  @IsString({ each: true })
+  @Matches(SNOWFLAKE, { each: true, message: 'each value must be a snowflake (1 to 20 digits)' })
+  members!: string[];
+}

@@ -1,0 +1,9 @@
+import { IsString, Matches } from 'class-validator';
+import { SNOWFLAKE } from '../../../core/http/snowflake.pipe.js';
+
+/** `PUT /admin/hatsu/sessions/:sessionId`: whose session it is. */
+export class PutSessionDto {
+  @IsString()
+  @Matches(SNOWFLAKE, { message: 'must be a snowflake (1 to 20 digits)' })
+  user_id!: string;
+}

@@ -1,0 +1,36 @@
+type Json = Record<string, unknown>;
+
+const isString = (v: unknown): boolean => typeof v === 'string';
+const stringOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
+const isBool = (v: unknown): boolean => typeof v === 'boolean';
+const isInt = (v: unknown): boolean => Number.isSafeInteger(v);
+
+/** The user object's known fields (the original's user document) and what each must be. */
+const FIELDS: Record<string, [check: (v: unknown) => boolean, message: string]> = {
+  username: [isString, 'must be a string'],
+  separator: [isString, 'must be a string'],
+  avatar_url: [stringOrNull, 'must be a string or null'],
+  banner_url: [stringOrNull, 'must be a string or null'],
+  flags: [isInt, 'must be an integer'],
+  verified: [isBool, 'must be a boolean'],
+  system: [isBool, 'must be a boolean'],
+};
+
+/**
+ * Checks a `PUT /admin/hatsu/users/:id` body: a JSON object whose known fields have the
+ * right types; other fields are kept as they are (the user object is open-ended).
+ * `session_ids` is refused: sessions are bearer secrets, set only through the sessions
+ * route and never part of the READY a client receives. Returns one message per bad field.
+ */
+export function userBodyProblems(body: unknown): string[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return ['body: must be a JSON object'];
+  const problems: string[] = [];
+  for (const [field, value] of Object.entries(body as Json)) {
+    const rule = FIELDS[field];
+    if (rule && !rule[0](value)) problems.push(`${field}: ${rule[1]}`);
+  }
+  if ('session_ids' in body) {
+    problems.push('session_ids: not part of the user object; use PUT /admin/hatsu/sessions/:sessionId');
+  }
+  return problems;
+}

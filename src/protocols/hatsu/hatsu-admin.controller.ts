@@ -1,0 +1,113 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Put,
+  UseGuards,
+} from '@nestjs/common';
+import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
+import { DispatchDto, dispatchProblems } from './dto/dispatch.dto.js';
+import { PutGuildDto } from './dto/put-guild.dto.js';
+import { PutSessionDto } from './dto/put-session.dto.js';
+import { userBodyProblems } from './dto/user-body.js';
+import { eventFrame, notificationFrame, presenceUpdateFrame } from './hatsu.codec.js';
+import { HatsuData } from './hatsu-data.js';
+import { HatsuService, type DispatchTarget } from './hatsu.service.js';
+import { ParseSessionIdPipe } from './session-id.pipe.js';
+
+/** hatsu's admin API (SPEC section 3, docs/protocols/hatsu.md "Admin API"). */
+@Controller('admin/hatsu')
+@UseGuards(AdminGuard)
+export class HatsuAdminController {
+  constructor(
+    private readonly data: HatsuData,
+    private readonly hatsu: HatsuService,
+  ) {}
+
+  /** Stores the user object; `_id` comes from the path. */
+  @Put('users/:id')
+  @HttpCode(204)
+  async putUser(@Param('id', ParseSnowflakePipe) id: string, @Body() body: unknown): Promise<void> {
+    const problems = userBodyProblems(body);
+    if (problems.length > 0) throw badRequest(problems);
+    await this.data.putUser(id, body as Record<string, unknown>);
+  }
+
+  /**
+   * Stores the guild, its channels and members. Live sessions of members who joined or
+   * left move in or out of the guild's events at once, on every instance.
+   */
+  @Put('guilds/:id')
+  @HttpCode(204)
+  async putGuild(@Param('id', ParseSnowflakePipe) id: string, @Body() body: PutGuildDto): Promise<void> {
+    const { added, removed } = await this.data.putGuild(
+      id,
+      { guild: { ...body.guild, _id: id }, channels: body.channels },
+      body.members,
+    );
+    await this.hatsu.membersChanged(id, added, removed);
+  }
+
+  /**
+   * Makes the session id valid for the user. Re-binding it to another user closes the
+   * live connections still identified as the previous one.
+   */
+  @Put('sessions/:sessionId')
+  @HttpCode(204)
+  async putSession(
+    @Param('sessionId', ParseSessionIdPipe) sessionId: string,
+    @Body() body: PutSessionDto,
+  ): Promise<void> {
+    if (!(await this.data.getUser(body.user_id))) throw notFound('user_id: no such user');
+    const before = await this.data.putSession(sessionId, body.user_id);
+    if (before !== null && before !== body.user_id) await this.hatsu.revoke(sessionId);
+  }
+
+  /** Invalidates the session id; live connections on it close `4002 Invalid authorization`, everywhere. */
+  @Delete('sessions/:sessionId')
+  @HttpCode(204)
+  async deleteSession(@Param('sessionId', ParseSessionIdPipe) sessionId: string): Promise<void> {
+    if (!(await this.data.deleteSession(sessionId))) throw notFound('no such session');
+    await this.hatsu.revoke(sessionId);
+  }
+
+  /** Sends an event to a guild's members, a user, or everyone: `202 {"sessions": n}`. */
+  @Post('dispatch')
+  @HttpCode(202)
+  async dispatch(@Body() body: DispatchDto): Promise<{ sessions: number }> {
+    const problems = dispatchProblems(body);
+    if (problems.length > 0) throw badRequest(problems);
+    let to: DispatchTarget;
+    if (body.to.guild_id !== undefined) {
+      if (!(await this.data.getGuild(body.to.guild_id))) throw notFound('to.guild_id: no such guild');
+      to = { guildId: body.to.guild_id };
+    } else if (body.to.user_id !== undefined) {
+      if (!(await this.data.getUser(body.to.user_id))) throw notFound('to.user_id: no such user');
+      to = { userId: body.to.user_id };
+    } else {
+      to = { all: true };
+    }
+    const presence = body.t === 'PRESENCE_UPDATE';
+    const payload =
+      body.t === 'NOTIFICATION'
+        ? notificationFrame(body.type as string, body.excerpt as Record<string, unknown>)
+        : presence
+          ? presenceUpdateFrame(body.id as string, body.d)
+          : eventFrame(body.t, body.d);
+    return { sessions: await this.hatsu.dispatch(to, payload, presence) };
+  }
+}
+
+function badRequest(message: string[]): BadRequestException {
+  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message });
+}
+
+function notFound(message: string): NotFoundException {
+  return new NotFoundException({ statusCode: 404, error: 'Not Found', message });
+}

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { constants, createInflate, inflateSync } from 'node:zlib';
+import { HatsuDeflate, SYNC_FLUSH_TAIL } from './hatsu-deflate.js';
+
+/** One inflate context for the whole stream, as a client keeps it. */
+function streamReader(): (frame: Buffer) => Promise<Buffer> {
+  const inflate = createInflate();
+  let chunks: Buffer[] = [];
+  inflate.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return (frame) =>
+    new Promise((resolve) => {
+      inflate.write(frame);
+      inflate.flush(constants.Z_SYNC_FLUSH, () => {
+        const out = Buffer.concat(chunks);
+        chunks = [];
+        resolve(out);
+      });
+    });
+}
+
+function compressAll(deflate: HatsuDeflate, messages: Buffer[]): Promise<Buffer[]> {
+  return new Promise((resolve) => {
+    const frames: Buffer[] = [];
+    for (const message of messages) {
+      deflate.compress(message, (frame) => {
+        frames.push(frame);
+        if (frames.length === messages.length) resolve(frames);
+      });
+    }
+  });
+}
+
+describe('hatsu deflate stream', () => {
+  it('gives each message its own frame, ending in a sync flush, in order, readable with one inflate', async () => {
+    const deflate = new HatsuDeflate(() => assert.fail('no error expected'));
+    const messages = Array.from({ length: 30 }, (_, i) =>
+      Buffer.from(
+        JSON.stringify({
+          t: 'EVENT',
+          d: i % 7 === 0 ? randomBytes(70_000).toString('hex') : { i, text: 'hello '.repeat(i) },
+        }),
+      ),
+    );
+    const frames = await compressAll(deflate, messages);
+    assert.equal(frames.length, messages.length);
+    const read = streamReader();
+    for (const [i, frame] of frames.entries()) {
+      assert.deepEqual(frame.subarray(-4), SYNC_FLUSH_TAIL);
+      assert.deepEqual(await read(frame), messages[i]);
+    }
+    assert.equal(deflate.pendingBytes, 0);
+    deflate.close();
+  });
+
+  it('keeps history across messages: a repeated message compresses to a few bytes', async () => {
+    const deflate = new HatsuDeflate(() => assert.fail('no error expected'));
+    const message = Buffer.from(JSON.stringify({ t: 'GUILD_UPDATE', d: { name: 'a fairly long guild name here' } }));
+    const [first, second] = (await compressAll(deflate, [message, message])) as [Buffer, Buffer];
+    assert.ok(second.length < first.length / 2, `${first.length} then ${second.length}`);
+    // The first frame starts the zlib stream: its header declares the small window (CINFO 4 = 2^12).
+    assert.equal(first[0], 0x48);
+    assert.deepEqual(inflateSync(first, { finishFlush: constants.Z_SYNC_FLUSH }), message);
+    deflate.close();
+  });
+
+  it('counts queued bytes until they are compressed, and stops after close', async () => {
+    const deflate = new HatsuDeflate(() => assert.fail('no error expected'));
+    const done = compressAll(deflate, [Buffer.alloc(1000), Buffer.alloc(500)]);
+    assert.equal(deflate.pendingBytes, 1500);
+    await done;
+    assert.equal(deflate.pendingBytes, 0);
+    deflate.close();
+    let called = false;
+    deflate.compress(Buffer.from('late'), () => (called = true));
+    assert.equal(called, false);
+    assert.equal(deflate.pendingBytes, 0);
+  });
+});

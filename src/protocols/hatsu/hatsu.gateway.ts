@@ -1,0 +1,59 @@
+import { UseFilters } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  SubscribeMessage,
+  WebSocketGateway,
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+} from '@nestjs/websockets';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import { AppConfig } from '../../config/app-config.js';
+import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
+import { clientIp } from '../../core/ws/upgrade-limits.js';
+import { HATSU_FRAME, hatsuCodec, type HatsuFrame } from './hatsu.codec.js';
+import { HATSU_CLOSE } from './hatsu.codes.js';
+import { HatsuExceptionFilter } from './hatsu-exception.filter.js';
+import { HATSU, HatsuService } from './hatsu.service.js';
+
+/** hatsu on `/hatsu`, and on any path of `HATSU_PORT` when set (SPEC 4.3, docs/protocols/hatsu.md). */
+@WebSocketGateway({ path: '/hatsu', protocol: HATSU })
+@UseFilters(HatsuExceptionFilter)
+export class HatsuGateway implements OnGatewayConnection, OnGatewayDisconnect {
+  constructor(
+    private readonly hatsu: HatsuService,
+    catalog: GatewayCatalog,
+    config: AppConfig,
+  ) {
+    catalog.register({
+      name: HATSU,
+      paths: ['/hatsu'],
+      dedicatedPort: config.HATSU_PORT,
+      // The original's limit was websockets' default max_size, 1 MiB: WS_MAX_PAYLOAD's default.
+      maxPayload: config.WS_MAX_PAYLOAD,
+      codec: hatsuCodec,
+      heartbeat: {
+        intervalMs: config.HATSU_PING_INTERVAL_MS,
+        timeoutMs: config.HATSU_PING_TIMEOUT_MS,
+        close: HATSU_CLOSE.keepaliveTimeout,
+      },
+    });
+  }
+
+  // Synchronous on purpose: the session (and its identify timer) exists before the first
+  // message can arrive. The server sends nothing until the client identifies.
+  handleConnection(socket: WebSocket, req: IncomingMessage): void {
+    this.hatsu.open(socket, clientIp(req));
+  }
+
+  handleDisconnect(socket: WebSocket): void {
+    this.hatsu.close(socket);
+  }
+
+  /** Every frame: the identify first, then events (the service knows which). */
+  @SubscribeMessage(HATSU_FRAME)
+  frame(@ConnectedSocket() socket: WebSocket, @MessageBody() frame: HatsuFrame): void {
+    this.hatsu.receive(socket, frame);
+  }
+}

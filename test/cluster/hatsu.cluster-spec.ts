@@ -1,0 +1,352 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { Engine } from '../../src/core/engine/engine.js';
+import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
+import { ADMIN_TOKEN, startApp, type TestApp } from '../helpers/app.js';
+import {
+  admin,
+  connectHatsu,
+  dispatch,
+  HatsuClient,
+  putGuild,
+  putSession,
+  putUser,
+  type HatsuMessage,
+} from '../helpers/hatsu-client.js';
+import { waitReady } from '../helpers/jac-client.js';
+import { SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { deleteKeys } from '../helpers/redis-cleanup.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface ClientView {
+  id: string;
+  user: string | null;
+  channels: string[];
+  instance: string;
+}
+
+/** Two instances on one Redis under a key prefix of their own, serving hatsu only. */
+async function startPair(prefix: string, inspect: Redis): Promise<[TestApp, TestApp]> {
+  const env = { REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: prefix };
+  const pair = await Promise.all([
+    startApp(env, { protocols: [HatsuModule] }),
+    startApp(env, { protocols: [HatsuModule] }),
+  ]);
+  await Promise.all(pair.map((app) => waitReady(app, 200)));
+  // Both buses must be listening before anything is published across.
+  await waitFor(async () => ((await inspect.call('PUBSUB', 'NUMSUB', `${prefix}bus`)) as [string, number])[1] === 2, {
+    what: 'both instances to subscribe to the bus',
+  });
+  return pair;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+function instanceOf(app: TestApp): string {
+  return app.app.get(Engine).bus.instanceId;
+}
+
+/** The hatsu clients the cluster-wide registry lists (what dispatch counts come from). */
+async function registryView(app: TestApp): Promise<ClientView[]> {
+  const answer = await admin(app, 'GET', '/admin/connections?protocol=hatsu&limit=1000');
+  assert.equal(answer.status, 200, answer.text);
+  return (answer.json as { clients: ClientView[] }).clients;
+}
+
+describe('hatsu across two instances on one Redis', await redisSuite(), () => {
+  const prefix = uniquePrefix();
+  const clients: HatsuClient[] = [];
+  let inspect: Redis;
+  let a: TestApp;
+  let b: TestApp;
+  let nextId = 500;
+  let markers = 0;
+
+  const id = (): string => String(++nextId);
+
+  async function user(): Promise<{ userId: string; sessionId: string }> {
+    const userId = id();
+    await putUser(a, userId);
+    const sessionId = `cluster-${userId}`;
+    await putSession(b, sessionId, userId);
+    return { userId, sessionId };
+  }
+
+  async function connect(
+    app: TestApp,
+    sessionId: string,
+    options: Parameters<typeof connectHatsu>[2] = {},
+  ): Promise<HatsuClient> {
+    const client = await connectHatsu(app, sessionId, options);
+    clients.push(client);
+    return client;
+  }
+
+  /** Waits until the registry (read from `app`) lists `n` identified hatsu sessions matching `filter`. */
+  async function registryShows(app: TestApp, n: number, filter: (c: ClientView) => boolean): Promise<void> {
+    await waitFor(async () => (await registryView(app)).filter((c) => c.user !== null && filter(c)).length === n, {
+      what: `the registry to list ${n} matching sessions`,
+    });
+  }
+
+  /**
+   * Proves that what `trigger` sent reached each receiver exactly once and no bystander:
+   * a marker dispatched to everyone from A, then one from B, follow it. Any duplicate or
+   * stray copy of the message would arrive before one of them, so each receiver must read
+   * exactly [message, marker A, marker B] and each bystander [marker A, marker B].
+   */
+  async function proveExactlyOnce(
+    trigger: () => Promise<void>,
+    expected: HatsuMessage,
+    receivers: HatsuClient[],
+    bystanders: HatsuClient[],
+  ): Promise<void> {
+    await trigger();
+    for (const client of receivers) assert.deepEqual(await client.next(), expected);
+    const markerA = { t: 'MARKER', d: { from: 'a', n: ++markers } };
+    await dispatch(a, { ...markerA, to: { all: true } });
+    for (const client of [...receivers, ...bystanders]) assert.deepEqual(await client.next(), markerA);
+    const markerB = { t: 'MARKER', d: { from: 'b', n: ++markers } };
+    await dispatch(b, { ...markerB, to: { all: true } });
+    for (const client of [...receivers, ...bystanders]) assert.deepEqual(await client.next(), markerB);
+  }
+
+  before(async () => {
+    inspect = new Redis(SHARED_REDIS_URL);
+    [a, b] = await startPair(prefix, inspect);
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await Promise.all([a?.close(), b?.close()]);
+    inspect?.disconnect();
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+  });
+
+  it('shares users, guilds and sessions: data written on one instance identifies on the other', async () => {
+    const { userId, sessionId } = await user();
+    const guild = id();
+    await putGuild(b, guild, [userId]);
+    const onA = await connect(a, sessionId, { guilds: 0 });
+    const init = await onA.expect('GUILD_INIT');
+    assert.equal((init.d as { _id: string })._id, guild);
+  });
+
+  it('delivers guild, user and all dispatches to sessions on both instances exactly once, with the right count', async () => {
+    const u1 = await user();
+    const u2 = await user();
+    const u3 = await user();
+    const guild = id();
+    await putGuild(a, guild, [u1.userId, u2.userId]);
+    const u1a = await connect(a, u1.sessionId, { guilds: 1 });
+    const u1b = await connect(b, u1.sessionId, { guilds: 1 });
+    const u2b = await connect(b, u2.sessionId, { guilds: 1 });
+    const u3a = await connect(a, u3.sessionId);
+    const u3b = await connect(b, u3.sessionId);
+    const members = [u1.userId, u2.userId];
+    await registryShows(a, 3, (c) => c.user !== null && members.includes(c.user));
+
+    let count = -1;
+    const guildEvent = { t: 'GUILD_UPDATE', d: { name: 'cluster' } };
+    await proveExactlyOnce(
+      async () => {
+        count = await dispatch(a, { ...guildEvent, to: { guild_id: guild } });
+      },
+      guildEvent,
+      [u1a, u1b, u2b],
+      [u3a, u3b],
+    );
+    assert.equal(count, 3);
+
+    const userEvent = { t: 'NOTIFICATION', type: 'FRIEND_REQUEST', excerpt: { from: u2.userId } };
+    await proveExactlyOnce(
+      async () => {
+        count = await dispatch(b, { ...userEvent, to: { user_id: u1.userId } });
+      },
+      userEvent,
+      [u1a, u1b],
+      [u2b, u3a, u3b],
+    );
+    assert.equal(count, 2);
+
+    // Everyone in this cluster: these five and the first test's session.
+    const everyone = [u1a, u1b, u2b, u3a, u3b];
+    const allEvent = { t: 'CHANNEL_CREATE', d: { id: '1', name: 'all' } };
+    await proveExactlyOnce(
+      async () => {
+        count = await dispatch(b, { ...allEvent, to: { all: true } });
+      },
+      allEvent,
+      everyone,
+      [],
+    );
+    assert.equal(count, (await registryView(a)).filter((c) => c.user !== null).length);
+    assert.ok(count >= everyone.length);
+  });
+
+  it('fans a presence out to both instances exactly once, honouring presences false', async () => {
+    const sender = await user();
+    const watcher = await user();
+    const quiet = await user();
+    const guild = id();
+    await putGuild(b, guild, [sender.userId, watcher.userId, quiet.userId]);
+    const s = await connect(a, sender.sessionId, { guilds: 1 });
+    const wA = await connect(a, watcher.sessionId, { guilds: 1 });
+    const wB = await connect(b, watcher.sessionId, { guilds: 1 });
+    const q = await connect(b, quiet.sessionId, { guilds: 1, presences: false });
+    const expected: HatsuMessage = {
+      t: 'PRESENCE_UPDATE',
+      id: sender.userId,
+      _id: sender.userId,
+      d: { type: 1, description: 'online', emoji: null, embed: null },
+    };
+    await proveExactlyOnce(
+      () => {
+        s.send({ t: 'PRESENCE', type: 1, description: 'online' });
+        return Promise.resolve();
+      },
+      expected,
+      [wA, wB, s],
+      [q],
+    );
+  });
+
+  it('a membership change on one instance moves live sessions on the other', async () => {
+    const member = await user();
+    const joiner = await user();
+    const guild = id();
+    await putGuild(a, guild, [member.userId]);
+    const m = await connect(a, member.sessionId, { guilds: 1 });
+    const j = await connect(a, joiner.sessionId);
+    await putGuild(b, guild, [joiner.userId]);
+    await registryShows(b, 1, (c) => c.channels.includes(`guild:${guild}`));
+    const event = { t: 'GUILD_UPDATE', d: { name: 'moved' } };
+    let count = -1;
+    await proveExactlyOnce(
+      async () => {
+        count = await dispatch(b, { ...event, to: { guild_id: guild } });
+      },
+      event,
+      [j],
+      [m],
+    );
+    assert.equal(count, 1);
+  });
+
+  it('DELETE of a session on one instance closes its connections on both', async () => {
+    const { sessionId } = await user();
+    const onA = await connect(a, sessionId);
+    const onB = await connect(b, sessionId);
+    const answer = await admin(a, 'DELETE', `/admin/hatsu/sessions/${sessionId}`);
+    assert.equal(answer.status, 204, answer.text);
+    assert.deepEqual(await onA.waitClose(), { code: 4002, reason: 'Invalid authorization' });
+    assert.deepEqual(await onB.waitClose(), { code: 4002, reason: 'Invalid authorization' });
+  });
+});
+
+describe('hatsu discovery across two instances', await redisSuite(), () => {
+  const prefix = uniquePrefix();
+  const sockets: HatsuClient[] = [];
+  let inspect: Redis;
+  let a: TestApp;
+  let b: TestApp;
+  let child: ChildProcess | null = null;
+
+  async function offered(app: TestApp): Promise<{ port: number; url: string }> {
+    const answer = await admin(app, 'GET', '/available');
+    assert.equal(answer.status, 200, answer.text);
+    return answer.json as { port: number; url: string };
+  }
+
+  before(async () => {
+    inspect = new Redis(SHARED_REDIS_URL);
+    [a, b] = await startPair(prefix, inspect);
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    await Promise.all(sockets.map((c) => c.close().catch(() => undefined)));
+    await Promise.all([a?.close(), b?.close()]);
+    inspect?.disconnect();
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+  });
+
+  it('offers the instance with fewer hatsu sessions, from either instance', async () => {
+    assert.notEqual(instanceOf(a), instanceOf(b));
+    // One socket on A (not even identified: an open socket is load) makes B the emptier.
+    sockets.push(await HatsuClient.connect(a.ws('/hatsu')));
+    const expected = { port: b.port, url: `ws://127.0.0.1:${b.port}/hatsu` };
+    for (const app of [a, b]) {
+      await waitFor(async () => (await offered(app)).port === b.port, { what: 'B to be offered' });
+      assert.deepEqual(await offered(app), expected);
+    }
+    // Two on B: now A is the emptier.
+    for (let i = 0; i < 2; i++) sockets.push(await HatsuClient.connect(b.ws('/hatsu')));
+    for (const app of [a, b]) {
+      await waitFor(async () => (await offered(app)).port === a.port, { what: 'A to be offered' });
+    }
+    for (const socket of sockets.splice(1)) await socket.close();
+    await waitFor(async () => (await offered(a)).port === b.port, { what: 'B to be offered again' });
+  });
+
+  it('stops offering an instance once it is stopped', async () => {
+    assert.equal((await offered(a)).port, b.port);
+    await b.close();
+    // Gone at once after a clean stop; a crashed one within the registry TTL (~6 s).
+    await waitFor(async () => (await offered(a)).port === a.port, {
+      what: 'the stopped instance to drop out',
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    });
+    assert.deepEqual(await offered(a), { port: a.port, url: `ws://127.0.0.1:${a.port}/hatsu` });
+  });
+
+  it('stops offering an instance that died without a word (SIGKILL) within the registry TTL', async () => {
+    // A real gateway process, so it can die with no shutdown hook at all.
+    const port = await freePort();
+    const main = new URL('../../src/main.js', import.meta.url);
+    child = spawn(process.execPath, [main.pathname], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        REDIS_URL: SHARED_REDIS_URL,
+        REDIS_KEY_PREFIX: prefix,
+        ADMIN_TOKEN,
+        LOG_LEVEL: 'silent',
+      },
+      stdio: 'ignore',
+    });
+    // A still holds one socket; the new process has none, so it is offered once it is up.
+    await waitFor(async () => (await offered(a)).port === port, {
+      what: 'the child instance to be offered',
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    });
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const killed = Date.now();
+    await waitFor(async () => (await offered(a)).port === a.port, {
+      what: 'the dead instance to drop out',
+      timeoutMs: 15_000,
+      intervalMs: 200,
+    });
+    const gone = Date.now() - killed;
+    assert.ok(gone < 10_000, `dropped out after ${gone} ms`);
+  });
+});

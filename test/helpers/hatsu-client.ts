@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { constants, createInflate, type Inflate } from 'node:zlib';
+import type { ClientOptions } from 'ws';
+import { adminAuth, type TestApp } from './app.js';
+import { request, type HttpAnswer } from './jac-client.js';
+import { WsTestClient, type Closed } from './ws-client.js';
+
+export type HatsuMessage = Record<string, unknown> & { t: string };
+
+export interface IdentifyOptions {
+  encoding?: 'json' | 'zlib';
+  presences?: boolean;
+}
+
+const SYNC_FLUSH_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/**
+ * A hatsu client as the seed's would be: JSON text in; JSON text or, with `zlib`, binary
+ * messages read through one inflate context for the whole connection.
+ */
+export class HatsuClient {
+  private inflate: Inflate | null = null;
+  private inflated: Buffer[] = [];
+  /** Every binary message's length, in order (zlib only). */
+  readonly binarySizes: number[] = [];
+
+  private constructor(readonly ws: WsTestClient) {}
+
+  static async connect(url: string, options: ClientOptions = {}): Promise<HatsuClient> {
+    return new HatsuClient(await WsTestClient.connect(url, options));
+  }
+
+  /** Sends the identify; with zlib, every later message is read through one inflate context. */
+  identify(sessionId: string, options: IdentifyOptions = {}): void {
+    if (options.encoding === 'zlib') {
+      this.inflate = createInflate();
+      this.inflate.on('data', (chunk: Buffer) => this.inflated.push(chunk));
+    }
+    this.ws.send({ session_id: sessionId, ...options });
+  }
+
+  send(message: unknown): void {
+    this.ws.send(message);
+  }
+
+  /** The next message, decoded (and inflated when the session is zlib). */
+  async next(timeoutMs?: number): Promise<HatsuMessage> {
+    const raw = await this.ws.nextRaw(timeoutMs);
+    if (!this.inflate) {
+      assert.equal(raw.isBinary, false, 'a json session gets text frames');
+      return JSON.parse(raw.data.toString('utf8')) as HatsuMessage;
+    }
+    assert.equal(raw.isBinary, true, 'a zlib session gets binary frames');
+    assert.deepEqual(raw.data.subarray(-4), SYNC_FLUSH_TAIL, 'each zlib message ends with a sync flush');
+    this.binarySizes.push(raw.data.length);
+    return JSON.parse((await this.inflateMessage(raw.data)).toString('utf8')) as HatsuMessage;
+  }
+
+  /** The next message, which must be `t` (returned for further checks). */
+  async expect(t: string, timeoutMs?: number): Promise<HatsuMessage> {
+    const message = await this.next(timeoutMs);
+    assert.equal(message.t, t, `expected ${t}, got ${JSON.stringify(message).slice(0, 300)}`);
+    return message;
+  }
+
+  /** Sends a heartbeat and expects its ACK as the very next message: proof nothing else was queued. */
+  async expectNothingPending(marker: string | number = Math.random()): Promise<void> {
+    this.send({ t: 'HEARTBEAT', s: marker });
+    const ack = await this.expect('ACK');
+    assert.equal(ack['s'], marker);
+  }
+
+  /** Reads HELLO, READY and the GUILD_INITs (as many as `guilds`). */
+  async ready(guilds = 0): Promise<{ hello: HatsuMessage; ready: HatsuMessage; inits: HatsuMessage[] }> {
+    const hello = await this.expect('HELLO');
+    const ready = await this.expect('READY');
+    const inits: HatsuMessage[] = [];
+    for (let i = 0; i < guilds; i++) inits.push(await this.expect('GUILD_INIT'));
+    return { hello, ready, inits };
+  }
+
+  waitClose(timeoutMs?: number): Promise<Closed> {
+    return this.ws.waitClose(timeoutMs);
+  }
+
+  close(): Promise<void> {
+    this.inflate?.close();
+    return this.ws.close();
+  }
+
+  /** Feeds one message to the connection's inflate context and reads up to its sync flush. */
+  private inflateMessage(data: Buffer): Promise<Buffer> {
+    const inflate = this.inflate as Inflate;
+    return new Promise((resolve, reject) => {
+      inflate.once('error', reject);
+      inflate.write(data);
+      inflate.flush(constants.Z_SYNC_FLUSH, () => {
+        inflate.off('error', reject);
+        const message = Buffer.concat(this.inflated);
+        this.inflated = [];
+        resolve(message);
+      });
+    });
+  }
+}
+
+// ---- admin API ---------------------------------------------------------------------------
+
+export async function admin(app: TestApp, method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+  return request(app, method, path, { headers: adminAuth, body });
+}
+
+export async function putUser(app: TestApp, id: string, user: Record<string, unknown> = {}): Promise<void> {
+  const answer = await admin(app, 'PUT', `/admin/hatsu/users/${id}`, {
+    username: `user-${id}`,
+    separator: '0001',
+    avatar_url: null,
+    banner_url: null,
+    flags: 0,
+    verified: true,
+    system: false,
+    ...user,
+  });
+  assert.equal(answer.status, 204, answer.text);
+}
+
+export async function putGuild(
+  app: TestApp,
+  id: string,
+  members: string[],
+  channels: Record<string, unknown>[] = [{ id: `${id}1`, name: 'general', type: 2 }],
+): Promise<void> {
+  const answer = await admin(app, 'PUT', `/admin/hatsu/guilds/${id}`, {
+    guild: { name: `guild-${id}`, description: null },
+    channels,
+    members,
+  });
+  assert.equal(answer.status, 204, answer.text);
+}
+
+export async function putSession(app: TestApp, sessionId: string, userId: string): Promise<void> {
+  const answer = await admin(app, 'PUT', `/admin/hatsu/sessions/${encodeURIComponent(sessionId)}`, {
+    user_id: userId,
+  });
+  assert.equal(answer.status, 204, answer.text);
+}
+
+/** `POST /admin/hatsu/dispatch`; resolves with the session count. */
+export async function dispatch(app: TestApp, body: Record<string, unknown>): Promise<number> {
+  const answer = await admin(app, 'POST', '/admin/hatsu/dispatch', body);
+  assert.equal(answer.status, 202, answer.text);
+  return (answer.json as { sessions: number }).sessions;
+}
+
+/** Connects to `/hatsu`, identifies, and reads up to the last GUILD_INIT. */
+export async function connectHatsu(
+  app: TestApp,
+  sessionId: string,
+  options: IdentifyOptions & { guilds?: number } = {},
+): Promise<HatsuClient> {
+  const { guilds = 0, ...identify } = options;
+  const client = await HatsuClient.connect(app.ws('/hatsu'));
+  client.identify(sessionId, identify);
+  await client.ready(guilds);
+  return client;
+}
