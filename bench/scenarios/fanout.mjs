@@ -1,0 +1,93 @@
+// Scenario 1: one publisher, N subscribers on one channel, a fixed publish rate
+// (or as fast as the generator can go). Reports server CPU per delivered message.
+import { closeAll, now, open, openMany, percentiles } from '../lib/clients.mjs';
+import { cpuMs } from '../lib/proc.mjs';
+
+const SAMPLE_EVERY = 100;
+
+/**
+ * `target` is one server or several (a cluster): subscribers are spread over them
+ * round-robin, the publisher uses the first, and CPU is summed over all of them.
+ */
+export async function fanout(target, { subscribers, rate, seconds, payloadBytes, max = false }) {
+  const servers = Array.isArray(target) ? target : [target];
+  const urlOf = (i) => `ws://127.0.0.1:${servers[i % servers.length].port}/websocket`;
+  const cpuTotal = () => servers.reduce((sum, s) => sum + cpuMs(s.pid), 0);
+  let delivered = 0;
+  let sampledReceived = 0;
+  const latencies = [];
+  const subs = await openMany(subscribers, (i) => `${urlOf(i)}?channel_id=bench`, {
+    onMessage: (i, data) => {
+      delivered++;
+      if (i % SAMPLE_EVERY === 0) {
+        latencies.push(now() - JSON.parse(data).t);
+        if (i === 0) sampledReceived++;
+      }
+    },
+  });
+  const publisher = await open(urlOf(0));
+  const pad = 'x'.repeat(Math.max(0, payloadBytes - 30));
+  let sent = 0;
+  const publish = () => {
+    publisher.send(`{"type":"channel","channel_ids":["bench"],"data":{"t":${now().toFixed(3)},"p":"${pad}"}}`);
+    sent++;
+  };
+
+  // Warm-up: let the JIT and the sockets settle before anything is counted.
+  for (let i = 0; i < 20; i++) publish();
+  await until(() => delivered >= 20 * subscribers, 5000);
+  latencies.length = 0;
+  delivered = 0;
+  sent = 0;
+  sampledReceived = 0;
+
+  const cpu0 = cpuTotal();
+  const start = now();
+  const end = start + seconds * 1000;
+  if (max) {
+    // As fast as the generator sustains: keep a window of messages in flight to the
+    // first subscriber, so the server is never idle and never flooded.
+    const WINDOW = 64;
+    while (now() < end) {
+      while (sent - sampledReceived < WINDOW) publish();
+      await new Promise((r) => setImmediate(r));
+    }
+  } else {
+    const perTick = rate / 100;
+    let owed = 0;
+    await new Promise((resolve) => {
+      const timer = setInterval(() => {
+        if (now() >= end) {
+          clearInterval(timer);
+          resolve();
+          return;
+        }
+        owed += perTick;
+        while (owed >= 1) {
+          publish();
+          owed--;
+        }
+      }, 10);
+    });
+  }
+  const expected = sent * subscribers;
+  await until(() => delivered >= expected, 5000);
+  const elapsed = (now() - start) / 1000;
+  const cpu = cpuTotal() - cpu0;
+  await closeAll([publisher, ...subs]);
+  const { p50, p99 } = percentiles(latencies);
+  return {
+    published: sent,
+    delivered,
+    rate: delivered / elapsed,
+    loss: expected === 0 ? 0 : 1 - delivered / expected,
+    cpuUsPerMsg: (cpu * 1000) / Math.max(1, delivered),
+    p50,
+    p99,
+  };
+}
+
+async function until(condition, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
