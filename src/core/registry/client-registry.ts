@@ -1,5 +1,6 @@
 import type { Logger as Pino } from 'pino';
 import type { EventBus, Target } from '../bus/event-bus.js';
+import { PreparedFrame } from '../ws/prepared-frame.js';
 import type { ClientInfo, Connection } from './connection.js';
 
 const CONTROL_TOPIC = 'control';
@@ -120,7 +121,8 @@ export abstract class ClientRegistry {
       ? (target.kind === 'user' ? this.byUser : this.byChannel).get(key(protocol, target.ids[0] as string))
       : this.resolve(protocol, target);
     if (!recipients) return 0;
-    for (const connection of recipients) if (connection.send(payload, binary)) sent++;
+    const prepared = new PreparedFrame(payload, binary);
+    for (const connection of recipients) if (connection.sendPrepared(prepared)) sent++;
     return sent;
   }
 

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import { writePrepared, type PreparedFrame } from '../ws/prepared-frame.js';
 
 export type ClientId = string & { readonly __brand: 'ClientId' };
 
@@ -87,6 +88,17 @@ export class Connection {
       return false;
     }
     this.socket.send(data, binary ? BINARY : TEXT);
+    return true;
+  }
+
+  /** `send` for a message many sockets get: the frame is built once, not per recipient. */
+  sendPrepared(prepared: PreparedFrame): boolean {
+    if (!this.isOpen) return false;
+    if (this.socket.bufferedAmount > this.sendBufferLimit) {
+      this.dropSlowConsumer();
+      return false;
+    }
+    writePrepared(this.socket, prepared);
     return true;
   }
 

@@ -1,0 +1,69 @@
+import type { Duplex } from 'node:stream';
+import * as wsModule from 'ws';
+import type { WebSocket } from 'ws';
+
+interface FrameOptions {
+  fin: boolean;
+  rsv1: boolean;
+  opcode: number;
+  mask: boolean;
+  readOnly: boolean;
+}
+
+/** `ws`'s public framing function; its type declarations leave it out. */
+const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } }).Sender;
+
+/** The parts of a `ws` socket the fast path reads; all present in ws 8. */
+interface WsInternals {
+  _socket?: Duplex;
+  _sender?: { _state: number; _queue: unknown[] };
+}
+
+const TEXT = 0x1;
+const BINARY = 0x2;
+
+/**
+ * One message for many sockets, framed once. `ws` frames every `send()` again (an
+ * options object, a header buffer, two writes); a broadcast instead builds the whole
+ * server frame (unmasked, no compression, so identical for every recipient) a single
+ * time and writes that buffer to each socket.
+ */
+export class PreparedFrame {
+  private framed: Buffer | null = null;
+
+  constructor(
+    readonly payload: Buffer,
+    readonly binary = false,
+  ) {}
+
+  get frame(): Buffer {
+    if (!this.framed) {
+      const parts = Sender.frame(this.payload, {
+        fin: true,
+        rsv1: false,
+        opcode: this.binary ? BINARY : TEXT,
+        mask: false,
+        readOnly: false,
+      });
+      this.framed = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    }
+    return this.framed;
+  }
+}
+
+/**
+ * Writes a prepared frame straight to the socket's stream when `ws`'s sender is idle
+ * (no compression, nothing queued: always so for our servers, which disable
+ * permessage-deflate and never send blobs), which keeps the byte order `ws` itself
+ * would produce. Otherwise, or if `ws` ever changes shape, it falls back to `send()`.
+ */
+export function writePrepared(socket: WebSocket, prepared: PreparedFrame): void {
+  const internals = socket as unknown as WsInternals;
+  const stream = internals._socket;
+  const sender = internals._sender;
+  if (stream && sender && sender._state === 0 && sender._queue.length === 0) {
+    stream.write(prepared.frame);
+    return;
+  }
+  socket.send(prepared.payload, { binary: prepared.binary });
+}
