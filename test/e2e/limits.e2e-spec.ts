@@ -86,6 +86,28 @@ describe('upgrade limits', () => {
     });
   });
 
+  describe('parallel guesses', () => {
+    let app: TestApp;
+    before(async () => {
+      app = await startApp({ AUTH_FAILURE_LIMIT: '3', AUTH_FAILURE_WINDOW_MS: '60000' });
+    });
+    after(() => app.close());
+
+    it('cannot beat the budget by opening sockets first and guessing on all of them at once (Fates)', async () => {
+      const sockets = await Promise.all(Array.from({ length: 8 }, () => WsTestClient.connect(app.ws('/api/ws'))));
+      for (const socket of sockets) assert.equal((await socket.next<{ code: string }>()).code, 'identity');
+      for (const socket of sockets) socket.send({ id: '1234567890', token: 'guess' });
+      const answers = await Promise.all(sockets.map((socket) => socket.next<{ code: string; detail: string }>()));
+      const closes = await Promise.all(sockets.map((socket) => socket.waitClose()));
+      assert.ok(answers.every((a) => a.code === 'invalid_auth'));
+      assert.ok(closes.every((c) => c.code === 4004));
+      const looked = answers.filter((a) => a.detail === 'no rows in result set').length;
+      assert.ok(looked <= 3, `${looked} guesses reached the token store`);
+      assert.ok(answers.some((a) => a.detail.startsWith('too many failed authentications')));
+      assert.equal((await expectUpgradeRejected(app.ws('/api/ws'))).status, 429);
+    });
+  });
+
   describe('throttle window', () => {
     let app: TestApp;
     before(async () => {

@@ -204,28 +204,35 @@ export class ProtocolWsAdapter extends WsAdapter {
       reject(socket, refusal);
       return;
     }
+    // The slot is taken before the handshake, so upgrades still authenticating count
+    // against the caps too; it is given back when the TCP socket goes, however it goes.
+    socket.once('close', limits.opened(req));
     let verdict: UpgradeVerdict = { accept: true };
     if (route.protocol.authenticate) {
+      const attempt = limits.beginAuth(clientIp(req));
+      if (!attempt) {
+        reject(socket, { accept: false, status: 429, message: 'Too many failed authentications' });
+        return;
+      }
       try {
         verdict = await route.protocol.authenticate(req);
       } catch (err) {
+        attempt.succeeded();
         this.log.error(err);
         reject(socket, { accept: false, status: 503 });
         return;
       }
+      // A refused credential stays charged to the address's failure budget.
+      if (!verdict.accept && (verdict.status === 401 || verdict.status === 403)) attempt.failed();
+      else attempt.succeeded();
     }
     if (!verdict.accept) {
-      // A refused credential counts against the address's failed-authentication budget.
-      if (verdict.status === 401 || verdict.status === 403) limits.authFailed(clientIp(req));
       reject(socket, verdict);
       return;
     }
     if (socket.destroyed) return;
     setUpgradePrincipal(req, verdict.principal);
-    route.server.handleUpgrade(req, socket, head, (ws) => {
-      ws.once('close', limits.opened(req));
-      route.server.emit('connection', ws, req);
-    });
+    route.server.handleUpgrade(req, socket, head, (ws) => route.server.emit('connection', ws, req));
   }
 
   private startHeartbeat(server: WebSocketServer, protocol: WsProtocol): void {

@@ -62,6 +62,23 @@ describe('upgrade limits', () => {
     }
   });
 
+  it('charges authentications in flight, so parallel guesses cannot exceed the budget', () => {
+    const l = limits({ AUTH_FAILURE_LIMIT: '3' });
+    const attempts = [l.beginAuth('10.0.0.5'), l.beginAuth('10.0.0.5'), l.beginAuth('10.0.0.5')];
+    assert.ok(attempts.every((a) => a !== null));
+    assert.equal(l.beginAuth('10.0.0.5'), null);
+    assert.ok(l.isThrottled('10.0.0.5'));
+    attempts[0]?.succeeded();
+    attempts[0]?.succeeded();
+    const again = l.beginAuth('10.0.0.5');
+    assert.ok(again !== null);
+    again.failed();
+    attempts[1]?.failed();
+    attempts[2]?.failed();
+    assert.equal(l.beginAuth('10.0.0.5'), null);
+    assert.ok(l.beginAuth('10.0.0.6') !== null);
+  });
+
   it('never throttles when the limit is 0', () => {
     const l = limits({ AUTH_FAILURE_LIMIT: '0' });
     for (let i = 0; i < 100; i++) l.authFailed('10.0.0.7');

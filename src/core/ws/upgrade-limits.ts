@@ -11,6 +11,18 @@ interface FailureWindow {
 type Refusal = Extract<UpgradeVerdict, { accept: false }>;
 
 /**
+ * One authentication in progress. It is charged to the address's failure budget when
+ * it starts, so attempts made in parallel cannot all slip under the limit, and
+ * refunded if it succeeds.
+ */
+export interface AuthAttempt {
+  succeeded(): void;
+  failed(): void;
+}
+
+const NO_THROTTLE: AuthAttempt = { succeeded: () => undefined, failed: () => undefined };
+
+/**
  * The checks every upgrade passes before any protocol looks at it: allowed origins,
  * connection caps (per process and per client IP) and the failed-authentication
  * throttle. All of it is in-process memory, so a refused client never costs a store
@@ -51,7 +63,30 @@ export class UpgradeLimits {
     return null;
   }
 
-  /** Counts a socket that opened; returns the function that uncounts it. */
+  /**
+   * Starts an authentication for `ip`, or returns null when the address has no budget
+   * left: the caller refuses it (HTTP 429, or the protocol's own close) without looking
+   * at any credential store.
+   */
+  beginAuth(ip: string): AuthAttempt | null {
+    if (this.config.AUTH_FAILURE_LIMIT === 0) return NO_THROTTLE;
+    if (this.isThrottled(ip)) return null;
+    const window = this.charge(ip);
+    let settled = false;
+    return {
+      succeeded: () => {
+        if (settled) return;
+        settled = true;
+        // Only refund the window that was charged; a new one started without this attempt.
+        if (this.failures.get(ip) === window) window.count--;
+      },
+      failed: () => {
+        settled = true;
+      },
+    };
+  }
+
+  /** Counts a socket (reserved before its handshake); returns the function that uncounts it. */
   opened(req: IncomingMessage): () => void {
     const ip = clientIp(req);
     this.open++;
@@ -70,25 +105,31 @@ export class UpgradeLimits {
   /** Every protocol reports its failed authentications here (one shared budget per IP). */
   authFailed(ip: string): void {
     if (this.config.AUTH_FAILURE_LIMIT === 0) return;
+    this.charge(ip);
+  }
+
+  /** True while `ip` has used up its failed-authentication budget. */
+  isThrottled(ip: string): boolean {
+    if (this.config.AUTH_FAILURE_LIMIT === 0) return false;
+    const window = this.failures.get(ip);
+    return window !== undefined && window.endsAt > Date.now() && window.count >= this.config.AUTH_FAILURE_LIMIT;
+  }
+
+  private charge(ip: string): FailureWindow {
     const now = Date.now();
     this.sweep(now);
-    const window = this.failures.get(ip);
+    let window = this.failures.get(ip);
     if (!window || window.endsAt <= now) {
-      this.failures.set(ip, { count: 1, endsAt: now + this.config.AUTH_FAILURE_WINDOW_MS });
-      return;
+      window = { count: 0, endsAt: now + this.config.AUTH_FAILURE_WINDOW_MS };
+      this.failures.set(ip, window);
     }
     window.count++;
+    return window;
   }
 
   /** Sockets open on this process. */
   get openSockets(): number {
     return this.open;
-  }
-
-  private isThrottled(ip: string): boolean {
-    if (this.config.AUTH_FAILURE_LIMIT === 0) return false;
-    const window = this.failures.get(ip);
-    return window !== undefined && window.endsAt > Date.now() && window.count >= this.config.AUTH_FAILURE_LIMIT;
   }
 
   /** Expired windows go at most once a second, so an address scan cannot grow the map forever. */

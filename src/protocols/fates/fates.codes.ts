@@ -68,6 +68,8 @@ export const FATES_DETAIL = {
   ratelimited: (used: number): string => `Past max requests that can be sent (${used})`,
   /** pgx's text for a lookup that found no row: the same for an unknown id and a wrong token. */
   invalidAuth: 'no rows in result set',
+  /** Not the original's: the address used up AUTH_FAILURE_LIMIT; no token was looked at. */
+  throttled: 'too many failed authentications from this address, try again later',
   ping: '',
 } as const;
 

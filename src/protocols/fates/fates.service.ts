@@ -197,15 +197,32 @@ export class FatesService {
       return;
     }
     const { target, token } = parsed.value;
-    const stored = await this.store.get(tokenKey(target));
-    if (isClosed(session)) return;
+    // Charged before the lookup (refunded on success), so identifies sent in parallel
+    // over many sockets cannot all slip under the per-address failure budget.
+    const attempt = this.limits.beginAuth(session.ip);
+    if (!attempt) {
+      this.refuse(session, 'invalid_auth', FATES_DETAIL.throttled);
+      return;
+    }
+    let stored: string | null;
+    try {
+      stored = await this.store.get(tokenKey(target));
+    } catch (err) {
+      attempt.succeeded();
+      throw err;
+    }
+    if (isClosed(session)) {
+      attempt.succeeded();
+      return;
+    }
     // An unknown id and a wrong token look the same, as the original's single query did.
     if (stored === null || !matchesHash(token, stored)) {
       this.log.debug({ clientId: session.connection.id, target: channelOf(target) }, 'identify refused');
-      this.limits.authFailed(session.ip);
+      attempt.failed();
       this.refuse(session, 'invalid_auth', FATES_DETAIL.invalidAuth);
       return;
     }
+    attempt.succeeded();
     // Only a successful identify costs budget: failures are the per-IP throttle's business.
     const { used } = await this.store.hit(rateKey(target), IDENTIFY_COST, this.windowMs);
     if (isClosed(session)) return;

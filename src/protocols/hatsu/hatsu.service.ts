@@ -227,15 +227,24 @@ export class HatsuService implements OnModuleDestroy {
     session.sessionKey = sessionKey(fields.sessionId);
     index(this.byKey, session.sessionKey, session);
 
-    const userId = await this.data.sessionUser(fields.sessionId);
-    const user = userId === null ? null : await this.data.getUser(userId);
-    if (session.state !== 'identifying') return;
-    if (userId === null || user === null) {
-      // A guessed or stale session id: counted against the client's address, as every
-      // protocol's failed authentication is (AUTH_FAILURE_LIMIT).
-      this.limits.authFailed(session.ip);
-      return this.end(session, HATSU_CLOSE.invalidAuthorization);
+    // A guessed or stale session id counts against the client's address, as every
+    // protocol's failed authentication does (AUTH_FAILURE_LIMIT). The attempt is charged
+    // before the lookup (refunded on success), so parallel guesses cannot exceed it.
+    const attempt = this.limits.beginAuth(session.ip);
+    if (!attempt) return this.end(session, HATSU_CLOSE.invalidAuthorization);
+    let userId: string | null;
+    let user: Awaited<ReturnType<HatsuData['getUser']>>;
+    try {
+      userId = await this.data.sessionUser(fields.sessionId);
+      user = userId === null ? null : await this.data.getUser(userId);
+    } catch (err) {
+      attempt.succeeded();
+      throw err;
     }
+    if (userId === null || user === null) attempt.failed();
+    else attempt.succeeded();
+    if (session.state !== 'identifying') return;
+    if (userId === null || user === null) return this.end(session, HATSU_CLOSE.invalidAuthorization);
     if (fields.presences === null) return this.end(session, HATSU_CLOSE.presencesNotBool);
 
     session.userId = userId;
