@@ -19,6 +19,7 @@ export class AdminToken {
     logger.pino.warn(
       'ADMIN_TOKEN is not set; a random admin token was generated for this run (printed once on stderr)',
     );
-    if (config.LOG_LEVEL !== 'silent') process.stderr.write(`admin token for this run: ${this.value}\n`);
+    // Even with LOG_LEVEL=silent: without it the admin API would be unusable.
+    process.stderr.write(`admin token for this run: ${this.value}\n`);
   }
 }

@@ -1,18 +1,45 @@
-import { Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  Injectable,
+  ServiceUnavailableException,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import type { Request } from 'express';
+import { Engine } from '../engine/engine.js';
 import { AdminToken } from './admin-token.js';
 import { secretsEqual } from './secrets.js';
 
-/** `Authorization: Bearer <ADMIN_TOKEN>` on every `/admin` route; anything else is 401. */
+/**
+ * `Authorization: Bearer <ADMIN_TOKEN>` on every `/admin` route; anything else is 401.
+ * A write (any method but GET) while Redis is configured and away is refused with 503
+ * before it starts: a write that lands in the store but cannot be announced to the other
+ * instances (a token revocation, a membership change) would leave them acting on stale state.
+ */
 @Injectable()
 export class AdminGuard implements CanActivate {
-  constructor(private readonly token: AdminToken) {}
+  constructor(
+    private readonly token: AdminToken,
+    private readonly engine: Engine,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const header = context.switchToHttp().getRequest<Request>().headers.authorization;
+    const request = context.switchToHttp().getRequest<Request>();
+    const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match?.[1] || !secretsEqual(match[1], this.token.value)) {
-      throw new UnauthorizedException('A valid admin bearer token is required');
+      throw new UnauthorizedException({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: 'A valid admin bearer token is required',
+      });
+    }
+    if (request.method !== 'GET' && !this.engine.available) {
+      throw new ServiceUnavailableException({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'Redis is unavailable; try again shortly',
+      });
     }
     return true;
   }

@@ -61,6 +61,14 @@ export class Engine implements OnModuleInit, OnApplicationShutdown {
     return this.redis.ping(READY_PING_TIMEOUT_MS);
   }
 
+  /**
+   * Whether a write can reach every instance right now, without a round trip: both
+   * Redis connections up and the bus subscribed. Always true for memory.
+   */
+  get available(): boolean {
+    return this.redis === null || (this.redis.isUp && (this.bus as RedisEventBus).isListening);
+  }
+
   // Runs after Nest has closed every socket, so the last disconnects still reach Redis.
   async onApplicationShutdown(): Promise<void> {
     if (!this.redis) return;

@@ -1,5 +1,6 @@
 import { Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
+import { STATUS_CODES } from 'node:http';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
 
 interface BodyParserError {
@@ -38,8 +39,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const answer = exception.getResponse();
-      if (typeof answer === 'object') return [status, answer as Record<string, unknown>];
-      return [status, { statusCode: status, error: answer, message: answer }];
+      const fallback = STATUS_CODES[status] ?? 'Error';
+      if (typeof answer !== 'object') return [status, { statusCode: status, error: fallback, message: answer }];
+      // Always {statusCode, error, message} first, whichever exception built the body.
+      const { statusCode: _code, error, message, ...rest } = answer as Record<string, unknown>;
+      return [status, { statusCode: status, error: error ?? fallback, message: message ?? fallback, ...rest }];
     }
     if (exception instanceof EngineUnavailableError) {
       return [

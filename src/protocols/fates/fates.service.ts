@@ -411,13 +411,14 @@ export class FatesService {
   /** Removes a token; resolves false when there was none. Every connection of the id is closed. */
   async deleteToken(target: FatesTarget): Promise<boolean> {
     const existed = await this.store.delete(tokenKey(target));
-    if (!existed) return false;
+    // Announced even when nothing was stored: a retry after a publish that failed must
+    // still close the connections on the other instances.
     await this.bus.publish({
       topic: FATES_REVOKE_TOPIC,
       target: { kind: 'user', ids: [channelOf(target)] },
       payload: Buffer.alloc(0),
     });
-    return true;
+    return existed;
   }
 
   async hasToken(target: FatesTarget): Promise<boolean> {

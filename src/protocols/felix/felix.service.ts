@@ -194,14 +194,16 @@ export class FelixService {
 
   /** Revokes a token and closes its sockets on every instance; false when there is no such token. */
   async revokeToken(tokenId: string): Promise<boolean> {
-    if (!(await this.tokens.revoke(tokenId))) return false;
+    const existed = await this.tokens.revoke(tokenId);
+    // Announced even for an unknown id: a retry after a publish that failed must still
+    // close the sockets on the other instances.
     const control: RevokeControl = { revoke: tokenId };
     await this.bus.publish({
       topic: CONTROL_TOPIC,
       target: { kind: 'all' },
       payload: Buffer.from(JSON.stringify(control)),
     });
-    return true;
+    return existed;
   }
 
   // ---- internals ------------------------------------------------------------------------

@@ -73,8 +73,11 @@ export class HatsuAdminController {
   @Delete('sessions/:sessionId')
   @HttpCode(204)
   async deleteSession(@Param('sessionId', ParseSessionIdPipe) sessionId: string): Promise<void> {
-    if (!(await this.data.deleteSession(sessionId))) throw notFound('no such session');
+    const existed = await this.data.deleteSession(sessionId);
+    // Announced even when unknown: a retry after a publish that failed must still close
+    // the connections on the other instances.
     await this.hatsu.revoke(sessionId);
+    if (!existed) throw notFound('no such session');
   }
 
   /** Sends an event to a guild's members, a user, or everyone: `202 {"sessions": n}`. */
