@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { JAC_MESSAGES, JacException } from './jac.errors.js';
 import type { JacInbound } from './jac.codec.js';
+import { isAuthenticated } from './jac-tokens.js';
 import { JacService } from './jac.service.js';
 
 /**
@@ -21,7 +22,7 @@ export class JacPublishGuard implements CanActivate {
     if (this.config.JAC_PUBLISH_POLICY === 'open') return true;
     const ws = context.switchToWs();
     const session = this.jac.session(ws.getClient<WebSocket>());
-    if (session?.identity.authenticated) return true;
+    if (session && isAuthenticated(session.identity)) return true;
     const message = ws.getData<JacInbound>();
     throw new JacException([{ loc: [message.type], msg: JAC_MESSAGES.publishRefused }]);
   }

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { AppConfig } from '../../config/app-config.js';
 import type { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
-import { JacTokens, newJacId, newRootId, PUBLIC_IDENTITY, PUBLIC_ROOT } from './jac-tokens.js';
+import { isAuthenticated, JacTokens, newJacId, newRootId, PUBLIC_IDENTITY, PUBLIC_ROOT } from './jac-tokens.js';
 
 const SECRET = 'unit-test-secret-0123456789';
 const logger = { pino: pino({ level: 'silent' }) } as unknown as GatehouseLogger;
@@ -21,10 +21,13 @@ describe('jac tokens', () => {
   const root = newRootId();
 
   it('issues tokens that verify to their root', () => {
-    assert.deepEqual(tokens.verify(tokens.issue(root)), { rootId: root, authenticated: true });
-    assert.deepEqual(tokens.verifyHeader(`Bearer ${tokens.issue(root)}`), { rootId: root, authenticated: true });
-    assert.deepEqual(tokens.verifyHeader(`bearer ${tokens.issue(root)}`), { rootId: root, authenticated: true });
-    assert.deepEqual(tokens.verifyHeader(tokens.issue(root)), { rootId: root, authenticated: true });
+    for (const presented of [tokens.issue(root), `Bearer ${tokens.issue(root)}`, `bearer ${tokens.issue(root)}`]) {
+      const identity = tokens.verifyHeader(presented);
+      assert.equal(identity.rootId, root);
+      assert.equal(identity.authenticated, true);
+      assert.ok(isAuthenticated(identity));
+    }
+    assert.equal(tokens.verify(tokens.issue(root, 60)).expiresAt, Math.floor(Date.now() / 1000) + 60);
   });
 
   it('treats missing, malformed, forged and expired tokens as public', () => {
@@ -43,6 +46,13 @@ describe('jac tokens', () => {
     ];
     for (const token of cases) assert.deepEqual(tokens.verify(token), PUBLIC_IDENTITY, String(token));
     assert.equal(PUBLIC_IDENTITY.rootId, PUBLIC_ROOT);
+  });
+
+  it('stops counting as authenticated once the token has expired', () => {
+    const identity = tokens.verify(tokens.issue(root, 60));
+    assert.ok(isAuthenticated(identity));
+    assert.equal(isAuthenticated(identity, Date.now() + 61_000), false);
+    assert.equal(isAuthenticated(PUBLIC_IDENTITY), false);
   });
 
   it('makes ids in the original formats', () => {

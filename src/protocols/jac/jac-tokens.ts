@@ -16,9 +16,19 @@ const HEADER = base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
 export interface JacIdentity {
   rootId: string;
   authenticated: boolean;
+  /** The token's `exp` (unix seconds); null for the public identity. */
+  expiresAt: number | null;
 }
 
-export const PUBLIC_IDENTITY: JacIdentity = { rootId: PUBLIC_ROOT, authenticated: false };
+/**
+ * Whether an identity may act as authenticated now. A socket keeps the root it connected
+ * with, but once its token expires it publishes and runs walkers as the public does.
+ */
+export function isAuthenticated(identity: JacIdentity, nowMs = Date.now()): boolean {
+  return identity.authenticated && (identity.expiresAt === null || identity.expiresAt * 1000 > nowMs);
+}
+
+export const PUBLIC_IDENTITY: JacIdentity = { rootId: PUBLIC_ROOT, authenticated: false, expiresAt: null };
 
 /**
  * jac tokens: HS256 JWTs carrying `root_id`, signed with `JAC_JWT_SECRET`. Only HS256
@@ -60,7 +70,7 @@ export class JacTokens {
     const exp = claims?.['exp'];
     if (typeof rootId !== 'string' || !ROOT_ID.test(rootId)) return PUBLIC_IDENTITY;
     if (typeof exp !== 'number' || exp <= Date.now() / 1000) return PUBLIC_IDENTITY;
-    return { rootId, authenticated: true };
+    return { rootId, authenticated: true, expiresAt: exp };
   }
 
   /** True when a token was presented and did not prove an identity (a failed authentication). */

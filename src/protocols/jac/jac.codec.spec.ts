@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encodeJac, JAC_INVALID, jacCodec, parseJacFrame, validateJacMessage } from './jac.codec.js';
+import { MAX_JSON_DEPTH } from '../../core/ws/json-depth.js';
 import { JAC_MESSAGES as M } from './jac.errors.js';
 
 const frame = (value: unknown): Buffer => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
@@ -54,6 +55,17 @@ describe('jac codec', () => {
     for (const body of ['[]', '1', 'null', '"s"']) {
       assert.deepEqual(parseJacFrame(frame(body), false), [{ loc: [], msg: M.notAnObject }], body);
     }
+  });
+
+  it('refuses JSON nested deeper than MAX_JSON_DEPTH (found by the fuzz suite: relaying it overflowed the stack)', () => {
+    const deepData = (depth: number): Buffer =>
+      frame(`{"type":"user","root_ids":["a"],"data":${'{"a":'.repeat(depth - 2)}1${'}'.repeat(depth - 2)}}`);
+    assert.equal(Array.isArray(parseJacFrame(deepData(MAX_JSON_DEPTH), false)), false);
+    assert.deepEqual(parseJacFrame(deepData(MAX_JSON_DEPTH + 1), false), [{ loc: [], msg: M.tooDeep }]);
+    assert.deepEqual(parseJacFrame(frame('['.repeat(100_000) + ']'.repeat(100_000)), false), [
+      { loc: [], msg: M.tooDeep },
+    ]);
+    assert.equal(M.tooDeep, 'Input should be nested at most 512 levels deep');
   });
 
   it('reports a missing, unknown or non-string type', () => {

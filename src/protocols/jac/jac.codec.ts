@@ -1,3 +1,4 @@
+import { jsonDeeperThan } from '../../core/ws/json-depth.js';
 import type { RoutedMessage, WsCodec } from '../../core/ws/ws-protocol.js';
 import { JAC_MESSAGES as M, type JacErrorEntry } from './jac.errors.js';
 
@@ -93,7 +94,7 @@ export function validateJacMessage(body: unknown): JacInbound | JacErrorEntry[] 
   }
 }
 
-/** Parses a raw frame: text JSON only. */
+/** Parses a raw frame: text JSON only, nested at most `MAX_JSON_DEPTH` levels. */
 export function parseJacFrame(data: Buffer, isBinary: boolean): JacInbound | JacErrorEntry[] {
   if (isBinary) return [{ loc: [], msg: M.binaryFrame }];
   let body: unknown;
@@ -102,6 +103,8 @@ export function parseJacFrame(data: Buffer, isBinary: boolean): JacInbound | Jac
   } catch {
     return [{ loc: [], msg: M.invalidJson }];
   }
+  // Relaying `data` and building walker contexts recurse; refuse what they cannot take.
+  if (jsonDeeperThan(body)) return [{ loc: [], msg: M.tooDeep }];
   return validateJacMessage(body);
 }
 

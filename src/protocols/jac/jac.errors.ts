@@ -1,3 +1,5 @@
+import { MAX_JSON_DEPTH } from '../../core/ws/json-depth.js';
+
 /** One problem with a client message, in the shape of the original's pydantic errors (docs/protocols/jac.md). */
 export interface JacErrorEntry {
   loc: (string | number)[];
@@ -22,6 +24,7 @@ export class JacException extends Error {
 
 export const JAC_MESSAGES = {
   invalidJson: 'Invalid JSON',
+  tooDeep: `Input should be nested at most ${MAX_JSON_DEPTH} levels deep`,
   binaryFrame: 'Binary frames are not supported; send JSON text',
   notAnObject: 'Input should be a valid dictionary or object to extract fields from',
   missingTag: "Unable to extract tag using discriminator 'type'",

@@ -8,7 +8,7 @@ import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { Connection, type ClientId } from '../../core/registry/connection.js';
 import type { FieldProblem } from '../../core/http/validation.js';
 import { encodeJac, type PublishKind } from './jac.codec.js';
-import { newJacId, type JacIdentity } from './jac-tokens.js';
+import { isAuthenticated, newJacId, type JacIdentity } from './jac-tokens.js';
 import { WalkerRegistry } from './walkers/walker-registry.js';
 import { WalkerRun, type JacNotifier } from './walkers/walker-run.js';
 
@@ -122,7 +122,7 @@ export class JacService implements JacNotifier {
   ): Promise<WalkerOutcome> {
     const walker = this.walkers.find(name, method);
     if (!walker) return { kind: 'unknown' };
-    if (walker.auth && !identity.authenticated) return { kind: 'unauthenticated', name };
+    if (walker.auth && !isAuthenticated(identity)) return { kind: 'unauthenticated', name };
     const context = WalkerRegistry.buildContext(walker, rawContext);
     if (Array.isArray(context)) return { kind: 'invalid', problems: context };
     const run = new WalkerRun(this, identity, self, node);
