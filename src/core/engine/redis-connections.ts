@@ -56,6 +56,11 @@ export class RedisConnections {
     return this.prefix + parts.join(':');
   }
 
+  /** The command connection alone: enough for store and registry writes. */
+  get commandUp(): boolean {
+    return this.command.status === 'ready';
+  }
+
   get isUp(): boolean {
     return this.command.status === 'ready' && this.subscriber.status === 'ready';
   }

@@ -52,7 +52,7 @@ export class RedisClientRegistry extends ClientRegistry {
     this.pending.clear();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.stopReady?.();
-    if (!this.redis.isUp) return;
+    if (!this.redis.commandUp) return;
     await this.redis.command
       .multi()
       .del(this.hashKey)
@@ -118,7 +118,8 @@ export class RedisClientRegistry extends ClientRegistry {
   private async flush(): Promise<void> {
     this.flushScheduled = false;
     if (this.stopped || this.pending.size === 0) return;
-    if (!this.redis.isUp) {
+    // Only the command connection matters here: a subscriber outage must not drop the mirror.
+    if (!this.redis.commandUp) {
       // The resync after the reconnect writes the whole state; nothing to keep.
       this.pending.clear();
       return;
@@ -138,7 +139,7 @@ export class RedisClientRegistry extends ClientRegistry {
   }
 
   private async beat(): Promise<void> {
-    if (this.stopped || !this.redis.isUp) return;
+    if (this.stopped || !this.redis.commandUp) return;
     const now = Date.now();
     await this.redis.command
       .pipeline()
