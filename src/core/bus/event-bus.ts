@@ -40,6 +40,29 @@ export abstract class EventBus {
    */
   abstract publish(message: BusMessage): Promise<void>;
 
+  private readonly rejoinListeners = new Set<() => void>();
+
+  /**
+   * Runs `listener` each time this instance hears the other instances again after a
+   * gap (a Redis reconnect). Messages published during the gap are lost, as pub/sub
+   * loses them, so a protocol re-checks here what a missed message could have changed:
+   * revoked tokens and sessions above all. Never runs on the memory bus.
+   */
+  onRejoin(listener: () => void): () => void {
+    this.rejoinListeners.add(listener);
+    return () => this.rejoinListeners.delete(listener);
+  }
+
+  protected rejoined(): void {
+    for (const listener of this.rejoinListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.handlerLog?.error({ err }, 'rejoin listener failed');
+      }
+    }
+  }
+
   subscribe(topic: string, handler: BusHandler): () => void {
     let set = this.handlers.get(topic);
     if (!set) {

@@ -39,6 +39,8 @@ export class RedisEventBus extends EventBus {
       this.redis.subscriber.subscribe(this.channel).then(
         () => {
           this.listening = true;
+          if (this.joinedBefore) this.rejoined();
+          this.joinedBefore = true;
         },
         (err: unknown) => {
           this.log.warn({ err: String(err) }, 'bus subscribe failed; retried on reconnect');
@@ -48,6 +50,8 @@ export class RedisEventBus extends EventBus {
   }
 
   /** True while the bus channel is subscribed, i.e. other instances' messages arrive. */
+  private joinedBefore = false;
+
   get isListening(): boolean {
     return this.listening;
   }

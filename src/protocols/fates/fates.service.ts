@@ -112,6 +112,7 @@ export class FatesService {
     this.sendBufferLimit = config.WS_SEND_BUFFER_LIMIT;
     bus.subscribe(FATES_EVENTS_TOPIC, (message) => this.deliver(message));
     bus.subscribe(FATES_REVOKE_TOPIC, (message) => this.revoke(message));
+    bus.onRejoin(() => void this.recheckTokens());
   }
 
   // ---- sockets -----------------------------------------------------------------------------
@@ -392,6 +393,29 @@ export class FatesService {
         const session = this.sessions.get(connection.socket);
         if (session && session.tokenHash !== current) this.end(session, FATES_CLOSE.invalidAuth);
       }
+    }
+  }
+
+  /**
+   * After a gap in the bus a rotation or deletion may have been missed: every identified
+   * connection's token is checked against the store again (one read per bot or server).
+   */
+  private async recheckTokens(): Promise<void> {
+    const byTarget = new Map<string, FatesSession[]>();
+    for (const connection of this.registry.local()) {
+      const session = this.sessions.get(connection.socket);
+      if (!session?.target || session.tokenHash === null) continue;
+      const key = tokenKey(session.target);
+      byTarget.set(key, [...(byTarget.get(key) ?? []), session]);
+    }
+    for (const [key, sessions] of byTarget) {
+      let stored: string | null;
+      try {
+        stored = await this.store.get(key);
+      } catch {
+        return; // Redis went again; the next rejoin checks again.
+      }
+      for (const session of sessions) if (session.tokenHash !== stored) this.end(session, FATES_CLOSE.invalidAuth);
     }
   }
 

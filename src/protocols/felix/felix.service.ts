@@ -87,6 +87,8 @@ export class FelixService {
     // Frames arrive already encoded; every instance writes those bytes to its own listeners.
     bus.subscribe(FELIX, (message) => this.registry.deliver(FELIX, message.target, message.payload));
     bus.subscribe(CONTROL_TOPIC, (message) => this.onControl(message.payload));
+    // A revocation published while this instance was not listening is caught up here.
+    bus.onRejoin(() => void this.recheckTokens());
   }
 
   // ---- sockets --------------------------------------------------------------------------
@@ -245,6 +247,18 @@ export class FelixService {
       if (!(await this.tokens.exists(session.principal.tokenId))) session.connection.close(REVOKED_CLOSE);
     } catch (err) {
       this.log.debug({ err: String(err), clientId: session.connection.id }, 'token re-check skipped');
+    }
+  }
+
+  private async recheckTokens(): Promise<void> {
+    for (const [tokenId, sessions] of [...this.byToken]) {
+      let exists: boolean;
+      try {
+        exists = await this.tokens.exists(tokenId);
+      } catch {
+        return; // Redis went again; the next rejoin checks again.
+      }
+      if (!exists) for (const session of sessions) session.connection.close(REVOKED_CLOSE);
     }
   }
 

@@ -109,7 +109,25 @@ export class HatsuService implements OnModuleDestroy {
       bus.subscribe(EVENTS_TOPIC, (m) => this.deliverLocal(m.target, m.payload, false)),
       bus.subscribe(PRESENCE_TOPIC, (m) => this.deliverLocal(m.target, m.payload, true)),
       bus.subscribe(CONTROL_TOPIC, (m) => this.control(m.payload)),
+      // A session revoked while this instance was not listening is caught up here.
+      bus.onRejoin(() => void this.recheckSessions()),
     ];
+  }
+
+  private async recheckSessions(): Promise<void> {
+    for (const sessions of [...this.byKey.values()]) {
+      const first = [...sessions][0];
+      if (!first?.sessionId) continue;
+      let owner: string | null;
+      try {
+        owner = await this.data.sessionUser(first.sessionId);
+      } catch {
+        return; // Redis went again; the next rejoin checks again.
+      }
+      for (const session of [...sessions]) {
+        if (session.userId !== null && session.userId !== owner) this.end(session, HATSU_CLOSE.invalidAuthorization);
+      }
+    }
   }
 
   onModuleDestroy(): void {
