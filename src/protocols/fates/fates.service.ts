@@ -61,6 +61,8 @@ export interface FatesSession {
   tokenHash: string | null;
   /** Live events held back until the replay is out; null when live events go straight out. */
   held: HeldEvent[] | null;
+  /** Bytes of `held`, bounded by WS_SEND_BUFFER_LIMIT. */
+  heldBytes: number;
   /**
    * Frames not yet counted against the budget: those that arrived while identify ran, and
    * those that arrive while a count is in flight (one store round trip at a time per connection).
@@ -134,6 +136,7 @@ export class FatesService {
       target: null,
       tokenHash: null,
       held: null,
+      heldBytes: 0,
       deferred: 0,
       counting: false,
       used: 0,
@@ -347,12 +350,14 @@ export class FatesService {
   private hold(session: FatesSession): void {
     if (session.held) return;
     session.held = [];
+    session.heldBytes = 0;
     this.holding++;
   }
 
   private release(session: FatesSession): void {
     if (!session.held) return;
     session.held = null;
+    session.heldBytes = 0;
     this.holding--;
   }
 
@@ -375,10 +380,12 @@ export class FatesService {
         const session = this.sessions.get(connection.socket);
         if (!session?.held) {
           connection.send(frame);
-        } else if (session.held.length >= MAX_HELD_EVENTS) {
+        } else if (session.held.length >= MAX_HELD_EVENTS || session.heldBytes + frame.length > this.sendBufferLimit) {
+          // Held events are bytes owed to the client like any send buffer: the same limit.
           this.end(session, FATES_CLOSE.slowConsumer);
         } else {
           session.held.push({ chan, event: message.payload, frame });
+          session.heldBytes += frame.length;
         }
       }
     }
