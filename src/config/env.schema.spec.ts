@@ -43,6 +43,15 @@ describe('environment schema', () => {
     );
   });
 
+  it('refuses two listeners on one port', () => {
+    assert.throws(() => validateEnv({ PORT: '9000', FELIX_PORT: '9000' }), /FELIX_PORT: must differ from PORT/);
+    assert.throws(
+      () => validateEnv({ FELIX_PORT: '9100', HATSU_PORT: '9100' }),
+      /HATSU_PORT: must differ from FELIX_PORT/,
+    );
+    assert.equal(validateEnv({ PORT: '0', FELIX_PORT: '9100', HATSU_PORT: '9101' }).HATSU_PORT, 9101);
+  });
+
   it('ignores variables it does not know', () => {
     assert.equal(validateEnv({ PATH: '/bin', UNRELATED: 'x' }).PORT, 8080);
   });

@@ -193,6 +193,23 @@ export class ConfigValidationError extends Error {
   }
 }
 
+/** Each listener needs a port of its own (0, "any free port", never clashes). */
+function portClash(env: EnvSchema): string | null {
+  const ports: [string, number | undefined][] = [
+    ['PORT', env.PORT],
+    ['FELIX_PORT', env.FELIX_PORT],
+    ['HATSU_PORT', env.HATSU_PORT],
+  ];
+  for (let i = 0; i < ports.length; i++) {
+    for (let j = i + 1; j < ports.length; j++) {
+      const [a, pa] = ports[i] as [string, number | undefined];
+      const [b, pb] = ports[j] as [string, number | undefined];
+      if (pa !== undefined && pa !== 0 && pa === pb) return `${b}: must differ from ${a} (both ${pa})`;
+    }
+  }
+  return null;
+}
+
 /**
  * Validates a raw environment (strings) into an `EnvSchema`. Unknown variables are
  * ignored; a bad value throws one error naming every offending variable.
@@ -206,6 +223,10 @@ export function validateEnv(raw: Record<string, unknown>): EnvSchema {
   }
   const env = plainToInstance(EnvSchema, picked);
   const errors = validateSync(env, { whitelist: true, forbidUnknownValues: true });
+  if (errors.length === 0) {
+    const clash = portClash(env);
+    if (clash) throw new ConfigValidationError([clash]);
+  }
   if (errors.length > 0) {
     throw new ConfigValidationError(
       errors.map((e) => {

@@ -19,6 +19,13 @@ export class HealthController {
   /** 200 only when the engine answers and the process is not shutting down. */
   @Get('ready')
   async ready(): Promise<{ status: 'ready'; engine: string }> {
+    if (this.catalog.problems.length > 0) {
+      throw new ServiceUnavailableException({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: this.catalog.problems.join('; '),
+      });
+    }
     if (this.catalog.shuttingDown) {
       throw new ServiceUnavailableException({
         statusCode: 503,

@@ -50,6 +50,18 @@ export class GatewayCatalog implements OnModuleDestroy, BeforeApplicationShutdow
     return this.config.WS_SEND_BUFFER_LIMIT;
   }
 
+  private readonly failures: string[] = [];
+
+  /** Records a fault that makes this instance unfit to serve (it reports not-ready). */
+  fail(problem: string): void {
+    this.failures.push(problem);
+  }
+
+  /** Faults recorded with `fail`, if any. */
+  get problems(): readonly string[] {
+    return this.failures;
+  }
+
   /** True from the moment shutdown starts: upgrades are refused and readiness is down. */
   get shuttingDown(): boolean {
     return this.stopping;

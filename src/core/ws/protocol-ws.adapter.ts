@@ -187,7 +187,13 @@ export class ProtocolWsAdapter extends WsAdapter {
       'upgrade',
       (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(route, req, socket, head),
     );
-    server.on('error', (err) => this.log.error(`dedicated port ${port} for ${route.protocol.name}: ${err.message}`));
+    server.on('error', (err) => {
+      // A listener that could not bind leaves the protocol unreachable for its hard-wired
+      // clients: say so loudly and keep the instance out of rotation (/health/ready 503).
+      const problem = `dedicated port ${port} for ${route.protocol.name} failed: ${err.message}`;
+      this.log.error(problem);
+      this.catalog.fail(problem);
+    });
     server.listen(port, this.catalog.listenHost);
     this.dedicated.push(server);
   }
