@@ -1,5 +1,5 @@
 import { Injectable, type LoggerService } from '@nestjs/common';
-import { pino, type Logger as Pino } from 'pino';
+import { pino, type DestinationStream, type Logger as Pino } from 'pino';
 import { AppConfig } from '../../config/app-config.js';
 
 /**
@@ -18,6 +18,18 @@ const REDACT = [
   'req.headers.cookie',
 ];
 
+/** The process logger: JSON lines, secrets redacted. `destination` is for tests. */
+export function createPino(level: string, destination?: DestinationStream): Pino {
+  const options = {
+    level,
+    base: { pid: process.pid },
+    redact: { paths: REDACT, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
 const NEST_STARTUP = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'WebSocketsController']);
 
 /**
@@ -29,13 +41,7 @@ export class GatehouseLogger implements LoggerService {
   readonly pino: Pino;
 
   constructor(config: AppConfig) {
-    this.pino = pino({
-      level: config.LOG_LEVEL,
-      base: { pid: process.pid },
-      redact: { paths: REDACT, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    });
+    this.pino = createPino(config.LOG_LEVEL);
   }
 
   child(bindings: Record<string, unknown>): Pino {
