@@ -177,11 +177,13 @@ describe('fates while Redis is away', await redisSuite(), () => {
 
     await redis.start();
     await waitFor(async () => (await readyStatus()) === 200, { what: 'ready again', timeoutMs: 8000 });
-    // This redis-server keeps nothing across a restart: the backend sets the same token again,
-    // which leaves the connection that holds it open.
+    // This redis-server keeps nothing across a restart, so the token is gone: when the bus
+    // rejoins, the connection that held it is closed like any revoked one.
+    assert.equal((await live.client.waitClose()).code, 4004);
     await setToken(app, 'bots', id, token);
+    const again = await FatesClient.ready(app, V2_PATH, { id, token });
     const eid = await postEvent(app, `bots/${id}`, vote('2', 2));
-    assert.deepEqual(eidsOf(await live.client.takeEvents(1)), [eid]);
-    await live.client.close();
+    assert.deepEqual(eidsOf(await again.client.takeEvents(1)), [eid]);
+    await again.client.close();
   });
 });
