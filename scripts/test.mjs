@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Compiles src and test with tsc (type-checking them), then runs the compiled specs
-// with Node's test runner. `node scripts/test.mjs [unit|e2e|cluster ...]` runs a subset.
+// with Node's test runner. `node scripts/test.mjs [unit|e2e|cluster|bench|resilience|fuzz ...]` runs a subset.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,9 @@ const SUITES = {
   e2e: { dir: `${BUILD}/test/e2e`, suffix: '.e2e-spec.js' },
   cluster: { dir: `${BUILD}/test/cluster`, suffix: '.cluster-spec.js' },
   bench: { dir: `${BUILD}/test/bench`, suffix: '.bench-spec.js' },
+  resilience: { dir: `${BUILD}/test/resilience`, suffix: '.resilience-spec.js' },
+  // Seeded fuzzing of every protocol: FUZZ_SEED picks the frames, FUZZ_FRAMES how many per protocol.
+  fuzz: { dir: `${BUILD}/test/fuzz`, suffix: '.fuzz-spec.js' },
 };
 
 const wanted = process.argv.slice(2);
@@ -54,7 +57,9 @@ if (files.length === 0) {
 }
 
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
-const stream = run({ files, concurrency, timeout: 180_000 });
+// Per test file; soak runs (npm run test:soak) raise it.
+const timeout = Number(process.env.TEST_TIMEOUT_MS ?? 180_000);
+const stream = run({ files, concurrency, timeout });
 stream.on('test:fail', (event) => {
   // Suites report their failing children too; one failure is enough to fail the run.
   if (event.details?.error) process.exitCode = 1;

@@ -444,6 +444,23 @@ describe('hatsu gateway', () => {
       assert.ok(Math.max(...client.binarySizes) < 150_000);
     });
 
+    it('closes only after the messages queued before the close went out (found by test/fuzz)', async () => {
+      // A DISPATCH right behind the identify: HELLO and READY are still being compressed when
+      // it is handled; the 4004 used to overtake them, so the client never saw them.
+      const { sessionId } = await user();
+      const early = await open();
+      early.identify(sessionId, { encoding: 'zlib' });
+      early.send({ t: 'DISPATCH', d: {} });
+      await early.ready(0);
+      assert.deepEqual(await early.waitClose(), { code: 4004, reason: 'Invalid Dispatch Sent' });
+      // The same after READY: every ACK asked for before the bad frame arrives before the close.
+      const late = await connect(sessionId, { encoding: 'zlib' });
+      for (let i = 0; i < 5; i++) late.send({ t: 'HEARTBEAT', s: i });
+      late.send('{oops');
+      for (let i = 0; i < 5; i++) assert.equal((await late.expect('ACK')).s, i);
+      assert.deepEqual(await late.waitClose(), { code: 4002, reason: 'Invalid Payload Type' });
+    });
+
     it('compresses ACKs and presence updates too, in order with events', async () => {
       const { userId, sessionId } = await user();
       const guild = id();

@@ -48,17 +48,29 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+export interface RedisProcessOptions {
+  /**
+   * Keep the data across a stop and start, as a Redis with an append-only file does:
+   * every write is fsynced to an append-only file in this directory before Redis answers it.
+   */
+  persistDir?: string;
+}
+
 /**
  * A redis-server of the test's own, on its own port, that the test may stop and
- * start again (same port) to simulate an outage. Nothing is persisted.
+ * start again (same port) to simulate an outage. Nothing is persisted unless
+ * `persistDir` is given.
  */
 export class RedisProcess {
   private child: ChildProcess | null = null;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly options: RedisProcessOptions,
+  ) {}
 
-  static async start(): Promise<RedisProcess> {
-    const redis = new RedisProcess(await freePort());
+  static async start(options: RedisProcessOptions = {}): Promise<RedisProcess> {
+    const redis = new RedisProcess(await freePort(), options);
     await redis.start();
     return redis;
   }
@@ -78,10 +90,11 @@ export class RedisProcess {
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'no',
         '--protected-mode',
         'no',
+        ...(this.options.persistDir === undefined
+          ? ['--appendonly', 'no']
+          : ['--dir', this.options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always']),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

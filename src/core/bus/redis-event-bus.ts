@@ -39,19 +39,31 @@ export class RedisEventBus extends EventBus {
       this.redis.subscriber.subscribe(this.channel).then(
         () => {
           this.listening = true;
-          if (this.joinedBefore) this.rejoined();
+          if (this.joinedBefore) this.rejoinPending = true;
           this.joinedBefore = true;
+          this.flushRejoin();
         },
         (err: unknown) => {
           this.log.warn({ err: String(err) }, 'bus subscribe failed; retried on reconnect');
         },
       );
     });
+    // The two connections come back independently, and the re-checks a rejoin triggers read
+    // the store through the command connection: a rejoin waits for it, or they would fail
+    // and nothing would run them again.
+    this.redis.onReady('command', () => this.flushRejoin());
+  }
+
+  private joinedBefore = false;
+  private rejoinPending = false;
+
+  private flushRejoin(): void {
+    if (!this.rejoinPending || this.redis.command.status !== 'ready') return;
+    this.rejoinPending = false;
+    this.rejoined();
   }
 
   /** True while the bus channel is subscribed, i.e. other instances' messages arrive. */
-  private joinedBefore = false;
-
   get isListening(): boolean {
     return this.listening;
   }

@@ -18,7 +18,8 @@ export function jsonDeeperThan(value: unknown, max: number = MAX_JSON_DEPTH): bo
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     const [node, depth] = next;
     if (depth > max) return true;
-    for (const child of Array.isArray(node) ? (node as unknown[]) : Object.values(node)) {
+    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
+    for (const child of children) {
       if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
     }
   }

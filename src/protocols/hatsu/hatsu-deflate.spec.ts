@@ -77,4 +77,34 @@ describe('hatsu deflate stream', () => {
     assert.equal(called, false);
     assert.equal(deflate.pendingBytes, 0);
   });
+
+  it('runs afterQueued once everything queued before it is out, at once when idle or closed (a close never overtakes)', async () => {
+    const deflate = new HatsuDeflate(() => assert.fail('no error expected'));
+    const order: string[] = [];
+    let immediate = false;
+    deflate.afterQueued(() => (immediate = true));
+    assert.equal(immediate, true, 'nothing queued: at once');
+    const barrier = new Promise<void>((resolve) => {
+      for (const name of ['HELLO', 'READY', 'GUILD_INIT']) deflate.compress(Buffer.from(name), () => order.push(name));
+      deflate.afterQueued(() => {
+        order.push('close');
+        resolve();
+      });
+      deflate.compress(Buffer.from('later'), () => order.push('later'));
+    });
+    await barrier;
+    await new Promise<void>((resolve) => deflate.afterQueued(resolve));
+    assert.deepEqual(order, ['HELLO', 'READY', 'GUILD_INIT', 'close', 'later']);
+    // Closed with a barrier still waiting: it runs (the socket must still be closed), the message does not.
+    let ran = false;
+    let sent = false;
+    deflate.compress(Buffer.alloc(100_000), () => (sent = true));
+    deflate.afterQueued(() => (ran = true));
+    deflate.close();
+    assert.equal(ran, true);
+    assert.equal(sent, false);
+    let afterClose = false;
+    deflate.afterQueued(() => (afterClose = true));
+    assert.equal(afterClose, true);
+  });
 });

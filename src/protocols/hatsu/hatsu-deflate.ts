@@ -17,6 +17,11 @@ interface Job {
   done: (compressed: Buffer) => void;
 }
 
+/** Runs once every message queued before it has been handed to its callback. */
+interface Barrier {
+  barrier: () => void;
+}
+
 /**
  * One deflate stream (zlib format) for the whole life of a connection, Discord
  * zlib-stream style: each message is written and flushed with Z_SYNC_FLUSH, and the
@@ -29,7 +34,7 @@ interface Job {
  */
 export class HatsuDeflate {
   private readonly deflate: Deflate;
-  private readonly queue: Job[] = [];
+  private readonly queue: (Job | Barrier)[] = [];
   private chunks: Buffer[] = [];
   private busy = false;
   private closed = false;
@@ -53,18 +58,38 @@ export class HatsuDeflate {
     if (!this.busy) this.next();
   }
 
+  /**
+   * Calls `done` once every message queued so far has been compressed and handed to its
+   * callback (at once when nothing is queued, or the stream is closed). A close frame sent
+   * from here cannot overtake the messages before it.
+   */
+  afterQueued(done: () => void): void {
+    if (this.closed || (!this.busy && this.queue.length === 0)) {
+      done();
+      return;
+    }
+    this.queue.push({ barrier: done });
+  }
+
+  /** Drops what is still queued; waiting `afterQueued` callbacks run now (the stream is over). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    const waiting = this.queue.filter((job): job is Barrier => 'barrier' in job);
     this.queue.length = 0;
     this.chunks = [];
     this.pendingBytes = 0;
     this.deflate.close();
+    for (const job of waiting) job.barrier();
   }
 
   private next(): void {
-    const job = this.queue.shift();
-    if (!job || this.closed) {
+    let job = this.queue.shift();
+    while (job && 'barrier' in job && !this.closed) {
+      job.barrier();
+      job = this.queue.shift();
+    }
+    if (!job || 'barrier' in job || this.closed) {
       this.busy = false;
       return;
     }

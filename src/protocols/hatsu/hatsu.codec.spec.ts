@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { MAX_JSON_DEPTH } from '../../core/ws/json-depth.js';
 import {
   ackFrame,
   eventFrame,
@@ -30,6 +31,14 @@ describe('hatsu codec', () => {
         event: HATSU_FRAME,
         data: { kind: 'json', value: 'x' },
       });
+    });
+
+    it('treats JSON nested deeper than MAX_JSON_DEPTH as invalid (an ACK echoing it overflowed the stack)', () => {
+      const heartbeat = (depth: number): Buffer =>
+        Buffer.from(`{"t":"HEARTBEAT","s":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}`);
+      assert.equal(parseHatsuFrame(heartbeat(MAX_JSON_DEPTH)).kind, 'json');
+      assert.deepEqual(parseHatsuFrame(heartbeat(MAX_JSON_DEPTH + 1)), { kind: 'invalid' });
+      assert.deepEqual(parseHatsuFrame(Buffer.from('['.repeat(100_000) + ']'.repeat(100_000))), { kind: 'invalid' });
     });
   });
 

@@ -1,3 +1,4 @@
+import { jsonDeeperThan } from '../../core/ws/json-depth.js';
 import type { RoutedMessage, WsCodec } from '../../core/ws/ws-protocol.js';
 
 /**
@@ -64,14 +65,18 @@ function isObject(value: unknown): value is Json {
 
 /**
  * Client frames are JSON. Binary frames are read as UTF-8 JSON too: the original's
- * `json.loads` accepted both.
+ * `json.loads` accepted both. JSON nested deeper than `MAX_JSON_DEPTH` is invalid as well
+ * (a `HEARTBEAT` echoes its `s`, and serialising that recurses; `json.loads` stopped near
+ * 1000 levels).
  */
 export function parseHatsuFrame(data: Buffer): HatsuFrame {
+  let value: unknown;
   try {
-    return { kind: 'json', value: JSON.parse(data.toString('utf8')) as unknown };
+    value = JSON.parse(data.toString('utf8'));
   } catch {
     return { kind: 'invalid' };
   }
+  return jsonDeeperThan(value) ? { kind: 'invalid' } : { kind: 'json', value };
 }
 
 /** The first client message; `null` when it is not a JSON object (close 4002 "Invalid Payload Type"). */

@@ -477,16 +477,23 @@ export class HatsuService implements OnModuleDestroy {
     this.registry.setChannels(session.connection, channels);
   }
 
-  /** Closes a session with a protocol code; nothing it sends or receives counts after this. */
+  /**
+   * Closes a session with a protocol code; nothing it sends or receives counts after this.
+   * On a zlib session the close waits for the messages already queued for compression
+   * (HELLO, READY, an ACK...), so it never overtakes them; a slow consumer is cut off at once.
+   */
   private end(session: HatsuSession, spec: CloseSpec): void {
     if (session.state === 'closed') return;
     session.state = 'closed';
     if (session.timer) clearTimeout(session.timer);
-    session.connection.close(spec);
     if (spec === HATSU_CLOSE.slowConsumer) {
+      session.connection.close(spec);
       const socket = session.connection.socket;
       setTimeout(() => socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
+      return;
     }
+    if (session.deflate) session.deflate.afterQueued(() => session.connection.close(spec));
+    else session.connection.close(spec);
   }
 
   private loadChanged(): void {

@@ -59,7 +59,7 @@ describe('jac codec', () => {
 
   it('refuses JSON nested deeper than MAX_JSON_DEPTH (found by the fuzz suite: relaying it overflowed the stack)', () => {
     const deepData = (depth: number): Buffer =>
-      frame(`{"type":"user","root_ids":["a"],"data":${'{"a":'.repeat(depth - 2)}1${'}'.repeat(depth - 2)}}`);
+      frame(`{"type":"user","root_ids":["a"],"data":${'{"a":'.repeat(depth - 1)}1${'}'.repeat(depth - 1)}}`);
     assert.equal(Array.isArray(parseJacFrame(deepData(MAX_JSON_DEPTH), false)), false);
     assert.deepEqual(parseJacFrame(deepData(MAX_JSON_DEPTH + 1), false), [{ loc: [], msg: M.tooDeep }]);
     assert.deepEqual(parseJacFrame(frame('['.repeat(100_000) + ']'.repeat(100_000)), false), [
