@@ -15,6 +15,8 @@ describe('environment schema', () => {
     assert.equal(env.JAC_PUBLISH_POLICY, 'authenticated');
     assert.equal(env.JAC_PING_INTERVAL_MS, 20_000);
     assert.equal(env.JAC_PING_TIMEOUT_MS, 20_000);
+    assert.equal(env.HATSU_PRESENCE_LIMIT, 5);
+    assert.equal(env.HATSU_PRESENCE_WINDOW_MS, 20_000);
   });
 
   it('converts numbers and treats empty strings as unset', () => {
@@ -50,6 +52,25 @@ describe('environment schema', () => {
       /HATSU_PORT: must differ from FELIX_PORT/,
     );
     assert.equal(validateEnv({ PORT: '0', FELIX_PORT: '9100', HATSU_PORT: '9101' }).HATSU_PORT, 9101);
+  });
+
+  it('takes the hatsu presence budget, and refuses one that is not a positive integer or a window under 10 ms', () => {
+    const env = validateEnv({ HATSU_PRESENCE_LIMIT: '2', HATSU_PRESENCE_WINDOW_MS: '150' });
+    assert.equal(env.HATSU_PRESENCE_LIMIT, 2);
+    assert.equal(env.HATSU_PRESENCE_WINDOW_MS, 150);
+    for (const [name, value] of [
+      ['HATSU_PRESENCE_LIMIT', '0'],
+      ['HATSU_PRESENCE_LIMIT', '1.5'],
+      ['HATSU_PRESENCE_LIMIT', 'many'],
+      ['HATSU_PRESENCE_WINDOW_MS', '5'],
+      ['HATSU_PRESENCE_WINDOW_MS', '-20000'],
+    ] as const) {
+      assert.throws(
+        () => validateEnv({ [name]: value }),
+        (err: unknown) => err instanceof ConfigValidationError && err.problems.some((p) => p.startsWith(`${name}:`)),
+        `${name}=${value}`,
+      );
+    }
   });
 
   it('ignores variables it does not know', () => {

@@ -166,6 +166,22 @@ export class EnvSchema {
   @Min(1)
   HATSU_MAX_SESSIONS = 50_000;
 
+  /**
+   * Client PRESENCEs a hatsu session may send per window; past it the latest is held
+   * and sent when the window ends (docs/protocols/hatsu.md "Presence").
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  HATSU_PRESENCE_LIMIT = 5;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(3_600_000)
+  HATSU_PRESENCE_WINDOW_MS = 20_000;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsString()

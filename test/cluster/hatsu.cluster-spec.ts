@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Engine } from '../../src/core/engine/engine.js';
+import type { CountTarget } from '../../src/core/registry/client-registry.js';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
 import { ADMIN_TOKEN, startApp, type TestApp } from '../helpers/app.js';
 import {
@@ -98,6 +99,14 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
   async function registryShows(app: TestApp, n: number, filter: (c: ClientView) => boolean): Promise<void> {
     await waitFor(async () => (await registryView(app)).filter((c) => c.user !== null && filter(c)).length === n, {
       what: `the registry to list ${n} matching sessions`,
+    });
+  }
+
+  /** Waits until the cluster-wide registry count (read from `app`) of a hatsu index is `n`. */
+  async function countShows(app: TestApp, target: CountTarget, n: number): Promise<void> {
+    const registry = app.app.get(Engine).registry;
+    await waitFor(async () => (await registry.count('hatsu', target)) === n, {
+      what: `the count of ${JSON.stringify(target)} to be ${n}`,
     });
   }
 
@@ -221,6 +230,79 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
       [wA, wB, s],
       [q],
     );
+  });
+
+  it('counts guild, user and everyone across both instances, presence dispatches included', async () => {
+    const open1 = await user();
+    const quiet = await user();
+    const guild = id();
+    await putGuild(a, guild, [open1.userId, quiet.userId]);
+    const oA = await connect(a, open1.sessionId, { guilds: 1 });
+    const oB = await connect(b, open1.sessionId, { guilds: 1, encoding: 'zlib' });
+    const qB = await connect(b, quiet.sessionId, { guilds: 1, presences: false });
+    // What dispatch counts comes from the registry's mirrored counts: wait for B's to show.
+    await countShows(a, { kind: 'channel', id: `presence:guild:${guild}` }, 2);
+    await countShows(a, { kind: 'channel', id: `guild:${guild}` }, 3);
+
+    const presence = (n: number): HatsuMessage => ({
+      t: 'PRESENCE_UPDATE',
+      id: quiet.userId,
+      _id: quiet.userId,
+      d: { n },
+    });
+    const send = async (app: TestApp, n: number, to: Record<string, unknown>): Promise<number> =>
+      dispatch(app, { t: 'PRESENCE_UPDATE', id: quiet.userId, d: { n }, to });
+    let count = -1;
+    await proveExactlyOnce(
+      async () => {
+        count = await send(a, 1, { guild_id: guild });
+      },
+      presence(1),
+      [oA, oB],
+      [qB],
+    );
+    assert.equal(count, 2);
+    await proveExactlyOnce(
+      async () => {
+        count = await send(b, 2, { user_id: open1.userId });
+      },
+      presence(2),
+      [oA, oB],
+      [qB],
+    );
+    assert.equal(count, 2);
+    assert.equal(await send(a, 3, { user_id: quiet.userId }), 0);
+    assert.equal(await dispatch(a, { t: 'GUILD_UPDATE', d: { n: 4 }, to: { guild_id: guild } }), 3);
+    assert.equal(await dispatch(a, { t: 'NOTIFICATION', type: 'X', excerpt: {}, to: { user_id: quiet.userId } }), 1);
+    for (const client of [oA, oB]) assert.deepEqual(await client.next(), { t: 'GUILD_UPDATE', d: { n: 4 } });
+    assert.deepEqual(await qB.next(), { t: 'GUILD_UPDATE', d: { n: 4 } });
+    assert.deepEqual(await qB.next(), { t: 'NOTIFICATION', type: 'X', excerpt: {} });
+
+    // Everyone, from both sides: as many as the cluster registry lists.
+    const view = (await registryView(a)).filter((c) => c.user !== null);
+    const accepting = view.filter((c) => c.channels.includes('presences')).length;
+    for (const app of [a, b]) {
+      assert.equal(await send(app, 5, { all: true }), accepting);
+      assert.equal(await dispatch(app, { t: 'PING', to: { all: true } }), view.length);
+    }
+    for (const client of [oA, oB]) {
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual(await client.next(), presence(5));
+        assert.deepEqual(await client.next(), { t: 'PING', d: null });
+      }
+    }
+    for (let i = 0; i < 2; i++) assert.deepEqual(await qB.next(), { t: 'PING', d: null });
+
+    // A session that leaves and a member who leaves drop out of the other instance's count.
+    await oB.close();
+    await countShows(a, { kind: 'channel', id: `presence:guild:${guild}` }, 1);
+    assert.equal(await send(a, 6, { guild_id: guild }), 1);
+    assert.deepEqual(await oA.next(), presence(6));
+    await putGuild(a, guild, [open1.userId]);
+    await countShows(a, { kind: 'channel', id: `guild:${guild}` }, 1);
+    assert.equal(await dispatch(a, { t: 'GUILD_UPDATE', d: { n: 7 }, to: { guild_id: guild } }), 1);
+    assert.deepEqual(await oA.next(), { t: 'GUILD_UPDATE', d: { n: 7 } });
+    await qB.expectNothingPending();
   });
 
   it('a membership change on one instance moves live sessions on the other', async () => {

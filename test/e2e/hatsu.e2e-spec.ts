@@ -388,6 +388,37 @@ describe('hatsu gateway', () => {
       await q.expectNothingPending();
     });
 
+    it('counts every presence dispatch exactly (guild, user, everyone), leaving out presences false', async () => {
+      const open1 = await user();
+      const quiet = await user();
+      const guild = id();
+      await putGuild(app, guild, [open1.userId, quiet.userId]);
+      const plain = await connect(open1.sessionId, { guilds: 1 });
+      const packed = await connect(open1.sessionId, { guilds: 1, encoding: 'zlib' });
+      const q = await connect(quiet.sessionId, { guilds: 1, presences: false });
+      const update = (d: unknown): HatsuMessage => ({ t: 'PRESENCE_UPDATE', id: quiet.userId, _id: quiet.userId, d });
+      const send = (d: unknown, to: Record<string, unknown>): Promise<number> =>
+        dispatch(app, { t: 'PRESENCE_UPDATE', id: quiet.userId, d, to });
+
+      assert.equal(await send({ n: 1 }, { guild_id: guild }), 2);
+      assert.equal(await send({ n: 2 }, { user_id: open1.userId }), 2);
+      assert.equal(await send({ n: 3 }, { user_id: quiet.userId }), 0);
+      // Everyone: as many as the registry lists identified sessions accepting presences.
+      const listed = await admin(app, 'GET', '/admin/connections?protocol=hatsu&limit=1000');
+      const view = (listed.json as { clients: { user: string | null; channels: string[] }[] }).clients;
+      const accepting = view.filter((c) => c.user !== null && c.channels.includes('presences')).length;
+      assert.ok(accepting >= 2);
+      assert.equal(await send({ n: 4 }, { all: true }), accepting);
+      assert.equal(await dispatch(app, { t: 'PING', to: { all: true } }), view.filter((c) => c.user !== null).length);
+      for (const client of [plain, packed]) {
+        for (const n of [1, 2, 4]) assert.deepEqual(await client.next(), update({ n }));
+        assert.deepEqual(await client.next(), { t: 'PING', d: null });
+        await client.expectNothingPending();
+      }
+      assert.deepEqual(await q.next(), { t: 'PING', d: null });
+      await q.expectNothingPending();
+    });
+
     it('ignores a PRESENCE whose type is not 1 to 4 or whose fields have the wrong type', async () => {
       const sender = await user();
       const watcher = await user();

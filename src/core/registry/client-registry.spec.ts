@@ -5,6 +5,7 @@ import type { WsTestClient } from '../../../test/helpers/ws-client.js';
 import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
 import { MemoryEventBus } from '../bus/memory-event-bus.js';
 import type { Target } from '../bus/event-bus.js';
+import type { CountTarget } from './client-registry.js';
 import { Connection, type ClientId } from './connection.js';
 import { MemoryClientRegistry } from './memory-client-registry.js';
 
@@ -210,6 +211,73 @@ describe('MemoryClientRegistry', () => {
     await b.client.close();
     assert.equal(registry.deliver('jac', { kind: 'user', ids: ['u1'] }, Buffer.from('x')), 1);
     assert.equal((await a.client.nextRaw()).data.toString(), 'x');
+  });
+
+  it('counts connections per protocol, user and channel from its indexes, following every change', async () => {
+    fresh();
+    const count = (protocol: string, target: CountTarget): number => registry.localCount(protocol, target);
+    const a = await open('jac', 'u1', ['x', 'y']);
+    const b = await open('jac', 'u1', ['y']);
+    const c = await open('jac', null);
+    const other = await open('fates', 'u1', ['y']);
+    assert.equal(count('jac', { kind: 'all' }), 3);
+    assert.equal(count('fates', { kind: 'all' }), 1);
+    assert.equal(count('hatsu', { kind: 'all' }), 0);
+    assert.equal(count('jac', { kind: 'user', id: 'u1' }), 2);
+    assert.equal(count('jac', { kind: 'channel', id: 'y' }), 2);
+    assert.equal(count('jac', { kind: 'channel', id: 'x' }), 1);
+    assert.equal(count('fates', { kind: 'channel', id: 'y' }), 1);
+    assert.equal(count('jac', { kind: 'channel', id: 'nowhere' }), 0);
+    // The same connection added again changes nothing.
+    registry.add(a.connection);
+    assert.equal(count('jac', { kind: 'all' }), 3);
+    assert.equal(count('jac', { kind: 'user', id: 'u1' }), 2);
+
+    registry.setUser(b.connection, 'u2');
+    registry.setUser(c.connection, 'u2');
+    registry.setChannels(a.connection, ['x']);
+    assert.equal(count('jac', { kind: 'user', id: 'u1' }), 1);
+    assert.equal(count('jac', { kind: 'user', id: 'u2' }), 2);
+    assert.equal(count('jac', { kind: 'channel', id: 'y' }), 1);
+    registry.remove(a.connection);
+    registry.remove(a.connection);
+    assert.equal(count('jac', { kind: 'all' }), 2);
+    assert.equal(count('jac', { kind: 'user', id: 'u1' }), 0);
+    assert.equal(count('jac', { kind: 'channel', id: 'x' }), 0);
+    // Every count agrees with what resolve finds.
+    for (const target of [
+      { kind: 'user', id: 'u2' },
+      { kind: 'channel', id: 'y' },
+    ] as const) {
+      assert.equal(count('jac', target), ids('jac', { kind: target.kind, ids: [target.id] }).length);
+    }
+    assert.equal(count('jac', { kind: 'all' }), ids('jac', { kind: 'all' }).length);
+    // One process: the cluster-wide count is the local one, and no other instance adds to it.
+    assert.equal(await registry.count('jac', { kind: 'user', id: 'u2' }), 2);
+    assert.equal(await registry.remoteCount('jac', { kind: 'all' }), 0);
+    for (const x of [b, c, other]) registry.remove(x.connection);
+    assert.equal(count('jac', { kind: 'all' }), 0);
+    assert.equal(count('fates', { kind: 'channel', id: 'y' }), 0);
+  });
+
+  it('replaces a connection added under the id of another, counts included', async () => {
+    fresh();
+    const a = await open('jac', 'u1', ['x']);
+    const twin = new Connection({
+      id: a.connection.id,
+      protocol: 'jac',
+      socket: a.connection.socket,
+      user: 'u2',
+      normalClose: { code: 1000, reason: '' },
+      slowConsumerClose: { code: 1013, reason: '' },
+      sendBufferLimit: 1 << 20,
+    });
+    registry.add(twin);
+    assert.equal(registry.get(a.connection.id), twin);
+    assert.equal(registry.localCount('jac', { kind: 'all' }), 1);
+    assert.equal(registry.localCount('jac', { kind: 'user', id: 'u1' }), 0);
+    assert.equal(registry.localCount('jac', { kind: 'channel', id: 'x' }), 0);
+    assert.equal(registry.localCount('jac', { kind: 'user', id: 'u2' }), 1);
   });
 
   it("lists and locates this instance's clients", async () => {

@@ -7,14 +7,25 @@ const CONTROL_TOPIC = 'control';
 const CLOSE = Buffer.from('close');
 
 /**
+ * What `count` answers from the size of one index: every connection of a protocol, or
+ * those of one user or in one channel. Several ids are left out on purpose: a connection
+ * in two channels would be counted twice, and only `resolve` can remove the duplicate.
+ */
+export type CountTarget = { readonly kind: 'all' } | { readonly kind: 'user' | 'channel'; readonly id: string };
+
+/**
  * Who is connected where. The local part (this instance's connections, indexed by
  * protocol + user and protocol + channel) is the same for every engine; the drivers
- * differ in the cluster-wide view used by the admin API.
+ * differ in the cluster-wide view used by the admin API and in where the counts of the
+ * other instances come from.
  */
 export abstract class ClientRegistry {
   private readonly byId = new Map<string, Connection>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly byChannel = new Map<string, Set<Connection>>();
+  private readonly byProtocol = new Map<string, number>();
+  /** Protocols whose counts the other instances can read (see `shareCounts`). */
+  private readonly shared = new Set<string>();
 
   protected constructor(
     protected readonly bus: EventBus,
@@ -33,27 +44,32 @@ export abstract class ClientRegistry {
   // ---- local connections -------------------------------------------------------
 
   add(connection: Connection): void {
+    const existing = this.byId.get(connection.id);
+    if (existing === connection) return;
+    // Ids are unique; should one ever be reused, the old connection's counts must not linger.
+    if (existing) this.remove(existing);
     this.byId.set(connection.id, connection);
-    if (connection.user !== null) index(this.byUser, key(connection.protocol, connection.user), connection);
-    for (const channel of connection.channels) index(this.byChannel, key(connection.protocol, channel), connection);
+    this.total(connection.protocol, 1);
+    if (connection.user !== null) this.indexUser(connection, connection.user);
+    for (const channel of connection.channels) this.indexChannel(connection, channel);
     this.mirror(connection);
   }
 
   remove(connection: Connection): void {
     if (this.byId.get(connection.id) !== connection) return;
     this.byId.delete(connection.id);
-    if (connection.user !== null) unindex(this.byUser, key(connection.protocol, connection.user), connection);
-    for (const channel of connection.channels) unindex(this.byChannel, key(connection.protocol, channel), connection);
+    this.total(connection.protocol, -1);
+    if (connection.user !== null) this.unindexUser(connection, connection.user);
+    for (const channel of connection.channels) this.unindexChannel(connection, channel);
     this.unmirror(connection.id);
   }
 
   setUser(connection: Connection, user: string | null): void {
     if (connection.user === user) return;
     const tracked = this.byId.get(connection.id) === connection;
-    if (tracked && connection.user !== null)
-      unindex(this.byUser, key(connection.protocol, connection.user), connection);
+    if (tracked && connection.user !== null) this.unindexUser(connection, connection.user);
     connection._user = user;
-    if (tracked && user !== null) index(this.byUser, key(connection.protocol, user), connection);
+    if (tracked && user !== null) this.indexUser(connection, user);
     if (tracked) this.mirror(connection);
   }
 
@@ -64,12 +80,12 @@ export abstract class ClientRegistry {
     for (const channel of connection._channels) {
       if (next.has(channel)) continue;
       connection._channels.delete(channel);
-      if (tracked) unindex(this.byChannel, key(connection.protocol, channel), connection);
+      if (tracked) this.unindexChannel(connection, channel);
     }
     for (const channel of next) {
       if (connection._channels.has(channel)) continue;
       connection._channels.add(channel);
-      if (tracked) index(this.byChannel, key(connection.protocol, channel), connection);
+      if (tracked) this.indexChannel(connection, channel);
     }
     if (tracked) this.mirror(connection);
   }
@@ -126,6 +142,48 @@ export abstract class ClientRegistry {
     return sent;
   }
 
+  /** How many of this instance's connections `target` names: the size of one index, O(1). */
+  localCount(protocol: string, target: CountTarget): number {
+    switch (target.kind) {
+      case 'all':
+        return this.byProtocol.get(protocol) ?? 0;
+      case 'user':
+        return this.byUser.get(key(protocol, target.id))?.size ?? 0;
+      case 'channel':
+        return this.byChannel.get(key(protocol, target.id))?.size ?? 0;
+    }
+  }
+
+  /**
+   * How many connections `target` names on every live instance: this instance's exactly
+   * (read when called), the others' as they last mirrored them (at most a tick behind).
+   * Costs O(instances), never O(clients).
+   */
+  async count(protocol: string, target: CountTarget): Promise<number> {
+    const local = this.localCount(protocol, target);
+    return local + (await this.remoteCount(protocol, target));
+  }
+
+  /**
+   * Makes this protocol's counts readable by the other instances' `count`. With Redis that
+   * costs a field per user and channel in use, written as they change, so only a protocol
+   * that counts across instances asks for it (before its first connection).
+   */
+  shareCounts(protocol: string): void {
+    this.shared.add(protocol);
+  }
+
+  protected isShared(protocol: string): boolean {
+    return this.shared.has(protocol);
+  }
+
+  /**
+   * `count` for the other live instances only (for a protocol that `shareCounts`). A caller that must count its own
+   * connections in the same synchronous step as it delivers to them (so that the local
+   * part is exact) awaits this first, then adds `localCount`.
+   */
+  abstract remoteCount(protocol: string, target: CountTarget): Promise<number>;
+
   // ---- cluster-wide view -----------------------------------------------------------
 
   /** Every client on every live instance. */
@@ -155,26 +213,83 @@ export abstract class ClientRegistry {
 
   protected abstract mirror(connection: Connection): void;
   protected abstract unmirror(id: string): void;
+  /** Runs whenever a count of `localCount` changes, with its new value (0 once it is gone). */
+  protected abstract countChanged(protocol: string, target: CountTarget, size: number): void;
+
+  /** Every non-zero local count of the shared protocols, for a driver that rewrites its mirror of them all. */
+  protected *localCounts(): Generator<[protocol: string, target: CountTarget, size: number]> {
+    for (const [protocol, size] of this.byProtocol)
+      if (this.shared.has(protocol)) yield [protocol, { kind: 'all' }, size];
+    for (const [k, set] of this.byUser) {
+      const [protocol, target] = split(k, 'user');
+      if (this.shared.has(protocol)) yield [protocol, target, set.size];
+    }
+    for (const [k, set] of this.byChannel) {
+      const [protocol, target] = split(k, 'channel');
+      if (this.shared.has(protocol)) yield [protocol, target, set.size];
+    }
+  }
+
+  private changed(protocol: string, target: CountTarget, size: number): void {
+    if (this.shared.has(protocol)) this.countChanged(protocol, target, size);
+  }
+
+  private total(protocol: string, delta: number): void {
+    const size = (this.byProtocol.get(protocol) ?? 0) + delta;
+    if (size > 0) this.byProtocol.set(protocol, size);
+    else this.byProtocol.delete(protocol);
+    this.changed(protocol, { kind: 'all' }, size);
+  }
+
+  private indexUser(connection: Connection, user: string): void {
+    const size = index(this.byUser, key(connection.protocol, user), connection);
+    this.changed(connection.protocol, { kind: 'user', id: user }, size);
+  }
+
+  private unindexUser(connection: Connection, user: string): void {
+    const size = unindex(this.byUser, key(connection.protocol, user), connection);
+    this.changed(connection.protocol, { kind: 'user', id: user }, size);
+  }
+
+  private indexChannel(connection: Connection, channel: string): void {
+    const size = index(this.byChannel, key(connection.protocol, channel), connection);
+    this.changed(connection.protocol, { kind: 'channel', id: channel }, size);
+  }
+
+  private unindexChannel(connection: Connection, channel: string): void {
+    const size = unindex(this.byChannel, key(connection.protocol, channel), connection);
+    this.changed(connection.protocol, { kind: 'channel', id: channel }, size);
+  }
 }
 
 function key(protocol: string, id: string): string {
   return `${protocol}\u0000${id}`;
 }
 
-function index(map: Map<string, Set<Connection>>, k: string, connection: Connection): void {
+/** `key` taken apart again (a protocol name never holds the separator). */
+function split(k: string, kind: 'user' | 'channel'): [string, CountTarget] {
+  const at = k.indexOf('\u0000');
+  return [k.slice(0, at), { kind, id: k.slice(at + 1) }];
+}
+
+/** Adds the connection to the set at `k`; returns the set's size. */
+function index(map: Map<string, Set<Connection>>, k: string, connection: Connection): number {
   let set = map.get(k);
   if (!set) {
     set = new Set();
     map.set(k, set);
   }
   set.add(connection);
+  return set.size;
 }
 
-function unindex(map: Map<string, Set<Connection>>, k: string, connection: Connection): void {
+/** Removes the connection from the set at `k`; returns the set's size. */
+function unindex(map: Map<string, Set<Connection>>, k: string, connection: Connection): number {
   const set = map.get(k);
-  if (!set) return;
+  if (!set) return 0;
   set.delete(connection);
   if (set.size === 0) map.delete(k);
+  return set.size;
 }
 
 function addAll(into: Set<Connection>, from: Set<Connection> | undefined): void {

@@ -1,6 +1,6 @@
 import type { Logger as Pino } from 'pino';
 import type { EventBus } from '../bus/event-bus.js';
-import { ClientRegistry } from './client-registry.js';
+import { ClientRegistry, type CountTarget } from './client-registry.js';
 import type { ClientInfo } from './connection.js';
 
 /** One process: the cluster is this instance. */
@@ -21,6 +21,12 @@ export class MemoryClientRegistry extends ClientRegistry {
     return Promise.resolve(this.get(id)?.info(this.instanceId) ?? null);
   }
 
+  /** There are no other instances. */
+  remoteCount(_protocol: string, _target: CountTarget): Promise<number> {
+    return Promise.resolve(0);
+  }
+
   protected mirror(): void {}
   protected unmirror(): void {}
+  protected countChanged(): void {}
 }

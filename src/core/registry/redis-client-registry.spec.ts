@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { setImmediate as nextTick } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -10,6 +11,8 @@ import type { WsTestClient } from '../../../test/helpers/ws-client.js';
 import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
 import { RedisEventBus } from '../bus/redis-event-bus.js';
 import { RedisConnections } from '../engine/redis-connections.js';
+import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
+import type { CountTarget } from './client-registry.js';
 import { Connection, type ClientId, type ClientInfo } from './connection.js';
 import { RedisClientRegistry, type RedisRegistryTiming } from './redis-client-registry.js';
 
@@ -39,6 +42,8 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     const redis = new RedisConnections(SHARED_REDIS_URL, prefix, log);
     const bus = new RedisEventBus(redis, log);
     const registry = new RedisClientRegistry(bus, log, redis, timing);
+    registry.shareCounts('jac');
+    registry.shareCounts('fates');
     const instance = { redis, bus, registry };
     instances.push(instance);
     bus.start();
@@ -50,7 +55,12 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     return instance;
   }
 
-  async function open(on: Instance, user: string | null, channels: string[] = []): Promise<Client> {
+  async function open(
+    on: Instance,
+    user: string | null,
+    channels: string[] = [],
+    { add = true } = {},
+  ): Promise<Client> {
     const { server, client } = await pairs.pair();
     const connection = new Connection({
       id: `${Date.now()}:${++counter}` as ClientId,
@@ -62,7 +72,7 @@ describe('RedisClientRegistry', await redisSuite(), () => {
       sendBufferLimit: 1 << 20,
     });
     on.registry.setChannels(connection, channels);
-    on.registry.add(connection);
+    if (add) on.registry.add(connection);
     return { connection, client };
   }
 
@@ -154,6 +164,97 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     onB.client.terminate();
   });
 
+  /** The counts hash of an instance, as Redis holds it. */
+  function countsOf(instance: Instance): Promise<Record<string, string>> {
+    return inspect.hgetall(`${prefix}counts:${instance.registry.instanceId}`);
+  }
+
+  /** Waits until `from` counts `n` for `target` across the cluster. */
+  async function countReaches(from: Instance, target: CountTarget, n: number): Promise<void> {
+    let last = -1;
+    try {
+      await waitFor(async () => (last = await from.registry.count('jac', target)) === n, {
+        timeoutMs: 3000,
+        what: `count ${JSON.stringify(target)} to reach ${n}`,
+      });
+    } catch (err) {
+      assert.equal(last, n, String(err));
+    }
+  }
+
+  it("counts the other instances' connections from their mirrored index sizes", async () => {
+    const onB1 = await open(b, 'n::c1', ['room-a', 'room-b']);
+    const onB2 = await open(b, 'n::c1', ['room-b']);
+    const onB3 = await open(b, 'n::c2');
+    const onA = await open(a, 'n::c1', ['room-b']);
+    await countReaches(a, { kind: 'user', id: 'n::c1' }, 3);
+    for (const from of [a, b]) {
+      assert.equal(await from.registry.count('jac', { kind: 'channel', id: 'room-b' }), 3);
+      assert.equal(await from.registry.count('jac', { kind: 'channel', id: 'room-a' }), 1);
+      assert.equal(await from.registry.count('jac', { kind: 'all' }), 4);
+      assert.equal(await from.registry.count('jac', { kind: 'user', id: 'n::c2' }), 1);
+      assert.equal(await from.registry.count('jac', { kind: 'channel', id: 'nowhere' }), 0);
+      assert.equal(await from.registry.count('fates', { kind: 'all' }), 0);
+    }
+    assert.equal(await a.registry.remoteCount('jac', { kind: 'channel', id: 'room-b' }), 2);
+    assert.equal(await b.registry.remoteCount('jac', { kind: 'channel', id: 'room-b' }), 1);
+    // One field per index that has connections, holding its size.
+    assert.deepEqual(await countsOf(b), {
+      'jac:all': '3',
+      'jac:user:n::c1': '2',
+      'jac:user:n::c2': '1',
+      'jac:channel:room-a': '1',
+      'jac:channel:room-b': '2',
+    });
+
+    // Changes are mirrored within a tick; a count that reaches zero loses its field.
+    b.registry.setChannels(onB1.connection, ['room-b']);
+    b.registry.setUser(onB3.connection, 'n::c1');
+    await countReaches(a, { kind: 'channel', id: 'room-a' }, 0);
+    await countReaches(a, { kind: 'user', id: 'n::c1' }, 4);
+    assert.deepEqual(await countsOf(b), { 'jac:all': '3', 'jac:user:n::c1': '3', 'jac:channel:room-b': '2' });
+    for (const c of [onB1, onB2, onB3]) b.registry.remove(c.connection);
+    await countReaches(a, { kind: 'all' }, 1);
+    await waitFor(async () => (await inspect.exists(`${prefix}counts:${b.registry.instanceId}`)) === 0, {
+      what: "B's empty counts hash to go",
+    });
+    a.registry.remove(onA.connection);
+    await countReaches(b, { kind: 'channel', id: 'room-b' }, 0);
+    for (const c of [onB1, onB2, onB3, onA]) c.client.terminate();
+  });
+
+  it('rewrites its counts after a reconnect, changes made while Redis was away included', async () => {
+    const d = await startInstance();
+    const before = await open(d, 'n::d', ['room-d']);
+    await countReaches(a, { kind: 'channel', id: 'room-d' }, 1);
+    const during = await open(d, 'n::d', ['room-d'], { add: false });
+    // Redis lost the hash (a restart without persistence) and the connection drops.
+    await inspect.del(`${prefix}counts:${d.registry.instanceId}`);
+    const dropped = once(d.redis.command, 'close');
+    d.redis.command.disconnect(true);
+    await dropped;
+    // Added while the command connection is down: the flush drops it, the resync writes it.
+    assert.equal(d.redis.commandUp, false);
+    d.registry.add(during.connection);
+    await countReaches(a, { kind: 'channel', id: 'room-d' }, 2);
+    assert.deepEqual(await countsOf(d), { 'jac:all': '2', 'jac:user:n::d': '2', 'jac:channel:room-d': '2' });
+    assert.ok((await inspect.pttl(`${prefix}counts:${d.registry.instanceId}`)) > 0, 'the rewritten hash expires');
+    for (const c of [before, during]) {
+      d.registry.remove(c.connection);
+      c.client.terminate();
+    }
+    await countReaches(a, { kind: 'channel', id: 'room-d' }, 0);
+    await d.registry.stop();
+  });
+
+  it('answers 503 (EngineUnavailableError) when it cannot ask Redis', async () => {
+    const e = await startInstance();
+    e.redis.command.disconnect(false);
+    await assert.rejects(e.registry.count('jac', { kind: 'all' }), EngineUnavailableError);
+    await assert.rejects(e.registry.remoteCount('jac', { kind: 'all' }), EngineUnavailableError);
+    await e.registry.stop();
+  });
+
   it('disconnects a client held by another instance with its normal close', async () => {
     const onB = await open(b, 'n::victim');
     const bystander = await open(b, 'n::victim');
@@ -182,6 +283,7 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     await nextTick();
     await c.redis.command.ping();
     assert.equal(await inspect.exists(`${prefix}conns:${c.registry.instanceId}`), 0);
+    assert.equal(await inspect.exists(`${prefix}counts:${c.registry.instanceId}`), 0);
     assert.equal(await inspect.zscore(`${prefix}instances`, c.registry.instanceId), null);
     await viewOf(a, []);
     assert.equal(await a.registry.locate(late.connection.id), null);
@@ -195,15 +297,20 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     const doomed = await startInstance(timing);
     const onDoomed = await open(doomed, 'n::doomed');
     await viewOf(watcher, [onDoomed.connection.id]);
+    await countReaches(watcher, { kind: 'user', id: 'n::doomed' }, 1);
     // A crash: the connections go, no stop() runs, nothing is cleaned up.
     doomed.redis.command.disconnect();
     doomed.redis.subscriber.disconnect();
     const started = Date.now();
     await viewOf(watcher, []);
     assert.ok(Date.now() - started <= 2000);
+    assert.equal(await watcher.registry.count('jac', { kind: 'user', id: 'n::doomed' }), 0);
     // Its hash expires on its own too.
     await waitFor(async () => (await inspect.exists(`${prefix}conns:${doomed.registry.instanceId}`)) === 0, {
       what: "the dead instance's hash to expire",
+    });
+    await waitFor(async () => (await inspect.exists(`${prefix}counts:${doomed.registry.instanceId}`)) === 0, {
+      what: "the dead instance's counts to expire",
     });
     onDoomed.client.terminate();
   });

@@ -2,7 +2,7 @@ import type { Logger as Pino } from 'pino';
 import type { EventBus } from '../bus/event-bus.js';
 import type { RedisConnections } from '../engine/redis-connections.js';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
-import { ClientRegistry } from './client-registry.js';
+import { ClientRegistry, type CountTarget } from './client-registry.js';
 import type { ClientInfo, Connection } from './connection.js';
 
 export interface RedisRegistryTiming {
@@ -12,20 +12,31 @@ export interface RedisRegistryTiming {
   ttlMs: number;
 }
 
+/** A count's field in `counts:<instance>`; protocol names never hold a colon. */
+export function countField(protocol: string, target: CountTarget): string {
+  return target.kind === 'all' ? `${protocol}:all` : `${protocol}:${target.kind}:${target.id}`;
+}
+
 /**
  * Mirrors this instance's connections into a Redis hash of its own
- * (`conns:<instance>`), kept alive by a heartbeat in the `instances` sorted set. A dead
- * instance's clients vanish from the view when its heartbeat stops. Writes are batched
- * per tick, and the whole hash is rewritten after every reconnect, so an outage never
- * leaves it stale.
+ * (`conns:<instance>`), and the sizes of its local indexes into another
+ * (`counts:<instance>`: one field per user, channel and protocol that has connections),
+ * both kept alive by a heartbeat in the `instances` sorted set. A dead instance's clients
+ * and counts vanish from the view when its heartbeat stops. Writes are batched per tick,
+ * and both hashes are rewritten after every reconnect, so an outage never leaves them
+ * stale. The counts hash is what makes `count` O(instances): one HGET per instance
+ * instead of reading every client.
  */
 export class RedisClientRegistry extends ClientRegistry {
   private readonly pending = new Map<string, Connection | null>();
+  /** Count fields changed since the last flush, with their latest value (0: delete the field). */
+  private readonly pendingCounts = new Map<string, number>();
   private flushScheduled = false;
   private heartbeat: NodeJS.Timeout | null = null;
   private stopReady: (() => void) | null = null;
   private stopped = false;
   private readonly hashKey: string;
+  private readonly countsKey: string;
   private readonly instancesKey: string;
 
   constructor(
@@ -36,6 +47,7 @@ export class RedisClientRegistry extends ClientRegistry {
   ) {
     super(bus, log);
     this.hashKey = redis.key('conns', this.instanceId);
+    this.countsKey = redis.key('counts', this.instanceId);
     this.instancesKey = redis.key('instances');
   }
 
@@ -50,12 +62,13 @@ export class RedisClientRegistry extends ClientRegistry {
     // and re-create the hash of an instance that is gone; drop them, and every later one.
     this.stopped = true;
     this.pending.clear();
+    this.pendingCounts.clear();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.stopReady?.();
     if (!this.redis.commandUp) return;
     await this.redis.command
       .multi()
-      .del(this.hashKey)
+      .del(this.hashKey, this.countsKey)
       .zrem(this.instancesKey, this.instanceId)
       .exec()
       .catch(() => undefined);
@@ -87,6 +100,22 @@ export class RedisClientRegistry extends ClientRegistry {
     return null;
   }
 
+  async remoteCount(protocol: string, target: CountTarget): Promise<number> {
+    if (!this.isShared(protocol)) throw new Error(`the counts of ${protocol} are not shared (shareCounts)`);
+    const others = (await this.liveInstances()).filter((instance) => instance !== this.instanceId);
+    if (others.length === 0) return 0;
+    const field = countField(protocol, target);
+    const pipeline = this.redis.command.pipeline();
+    for (const instance of others) pipeline.hget(this.redis.key('counts', instance), field);
+    const results = await this.guard('count', () => pipeline.exec());
+    let total = 0;
+    for (const [err, value] of results ?? []) {
+      const n = !err && typeof value === 'string' ? Number(value) : 0;
+      if (Number.isSafeInteger(n) && n > 0) total += n;
+    }
+    return total;
+  }
+
   protected mirror(connection: Connection): void {
     if (this.stopped) return;
     this.pending.set(connection.id, connection);
@@ -96,6 +125,12 @@ export class RedisClientRegistry extends ClientRegistry {
   protected unmirror(id: string): void {
     if (this.stopped) return;
     this.pending.set(id, null);
+    this.scheduleFlush();
+  }
+
+  protected countChanged(protocol: string, target: CountTarget, size: number): void {
+    if (this.stopped) return;
+    this.pendingCounts.set(countField(protocol, target), size);
     this.scheduleFlush();
   }
 
@@ -117,11 +152,12 @@ export class RedisClientRegistry extends ClientRegistry {
 
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    if (this.stopped || this.pending.size === 0) return;
+    if (this.stopped || (this.pending.size === 0 && this.pendingCounts.size === 0)) return;
     // Only the command connection matters here: a subscriber outage must not drop the mirror.
     if (!this.redis.commandUp) {
       // The resync after the reconnect writes the whole state; nothing to keep.
       this.pending.clear();
+      this.pendingCounts.clear();
       return;
     }
     const fields: string[] = [];
@@ -131,10 +167,21 @@ export class RedisClientRegistry extends ClientRegistry {
       else removed.push(id);
     }
     this.pending.clear();
+    const counts: string[] = [];
+    const zeroed: string[] = [];
+    for (const [field, size] of this.pendingCounts) {
+      // Sizes, not increments: a write that lands twice or late still leaves the right value.
+      if (size > 0) counts.push(field, String(size));
+      else zeroed.push(field);
+    }
+    this.pendingCounts.clear();
     const pipeline = this.redis.command.pipeline();
     if (fields.length > 0) pipeline.hset(this.hashKey, ...fields);
     if (removed.length > 0) pipeline.hdel(this.hashKey, ...removed);
+    if (counts.length > 0) pipeline.hset(this.countsKey, ...counts);
+    if (zeroed.length > 0) pipeline.hdel(this.countsKey, ...zeroed);
     pipeline.pexpire(this.hashKey, this.timing.ttlMs);
+    pipeline.pexpire(this.countsKey, this.timing.ttlMs);
     await pipeline.exec().catch(() => undefined);
   }
 
@@ -146,6 +193,7 @@ export class RedisClientRegistry extends ClientRegistry {
       .zadd(this.instancesKey, now, this.instanceId)
       .zremrangebyscore(this.instancesKey, '-inf', now - this.timing.ttlMs)
       .pexpire(this.hashKey, this.timing.ttlMs)
+      .pexpire(this.countsKey, this.timing.ttlMs)
       .exec()
       .catch(() => undefined);
   }
@@ -154,8 +202,11 @@ export class RedisClientRegistry extends ClientRegistry {
     if (this.stopped) return;
     const fields: string[] = [];
     for (const connection of this.local()) fields.push(connection.id, JSON.stringify(connection.info(this.instanceId)));
-    const pipeline = this.redis.command.multi().del(this.hashKey);
+    const counts: string[] = [];
+    for (const [protocol, target, size] of this.localCounts()) counts.push(countField(protocol, target), String(size));
+    const pipeline = this.redis.command.multi().del(this.hashKey, this.countsKey);
     if (fields.length > 0) pipeline.hset(this.hashKey, ...fields).pexpire(this.hashKey, this.timing.ttlMs);
+    if (counts.length > 0) pipeline.hset(this.countsKey, ...counts).pexpire(this.countsKey, this.timing.ttlMs);
     pipeline.zadd(this.instancesKey, Date.now(), this.instanceId);
     await pipeline.exec().catch((err: unknown) => {
       this.log.warn({ err: String(err) }, 'registry resync failed; retried on reconnect');

@@ -4,8 +4,9 @@ import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus, type Target } from '../../core/bus/event-bus.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
-import { ClientRegistry } from '../../core/registry/client-registry.js';
-import { Connection, type ClientId, type ClientInfo, type CloseSpec } from '../../core/registry/connection.js';
+import { ClientRegistry, type CountTarget } from '../../core/registry/client-registry.js';
+import { Connection, type ClientId, type CloseSpec } from '../../core/registry/connection.js';
+import { PreparedFrame } from '../../core/ws/prepared-frame.js';
 import { UpgradeLimits } from '../../core/ws/upgrade-limits.js';
 import {
   ackFrame,
@@ -32,16 +33,36 @@ const PRESENCE_TOPIC = 'hatsu.presence';
 /** Session revocations and membership changes, for every instance. */
 const CONTROL_TOPIC = 'hatsu.control';
 
-/** Registry channel of a guild's member sessions. */
+/*
+ * Registry channels. Every ready session is in `sessions` and in its guilds' channels; one
+ * that accepts presences is also in `presences`, `presence:user:<its user>` and
+ * `presence:guild:<id>` for each guild. So every recipient set (everyone, a guild, a user,
+ * each with or without the presence filter) is exactly one index of the registry: delivery
+ * resolves it without looking at any session's flags, and a dispatch counts it from index
+ * sizes, O(instances) across the cluster. Sessions not ready (identifying, closing) are in
+ * none of them.
+ */
+
+/** Every ready session: the recipients of `to: {all: true}`. */
+export const SESSIONS_CHANNEL = 'sessions';
+
+/** Every ready session that accepts presences. */
+export const PRESENCES_CHANNEL = 'presences';
+
+/** A guild's member sessions. */
 export function guildChannel(guildId: string): string {
   return `guild:${guildId}`;
 }
 
-/**
- * Registry channel every session that accepts presences is in, so a presence dispatch can
- * be counted from the cluster-wide registry as well as filtered locally.
- */
-export const PRESENCES_CHANNEL = 'presences';
+/** The sessions of a channel that accept presences. */
+function presenceChannel(channel: string): string {
+  return `presence:${channel}`;
+}
+
+/** A user's sessions that accept presences. */
+function presenceUserChannel(userId: string): string {
+  return `presence:user:${userId}`;
+}
 
 /** Frames a client may send before READY; they are handled after it, in order. */
 const MAX_BACKLOG = 16;
@@ -72,6 +93,12 @@ export interface HatsuSession {
   guilds: Set<string>;
   /** Membership changes that arrived while identify was reading the store (guild -> joined). */
   delta: Map<string, boolean> | null;
+  /** Client presences sent in the current window, and when it ends (`performance.now()`). */
+  presencesInWindow: number;
+  presenceWindowEnd: number;
+  /** The latest presence past the budget, and the timer that sends it when the window ends. */
+  heldPresence: HatsuPresence | null;
+  presenceTimer: NodeJS.Timeout | null;
 }
 
 type Control =
@@ -105,6 +132,8 @@ export class HatsuService implements OnModuleDestroy {
     logger: GatehouseLogger,
   ) {
     this.log = logger.child({ protocol: HATSU });
+    // Admin dispatches answer how many sessions they reached, cluster-wide.
+    registry.shareCounts(HATSU);
     this.unsubscribe = [
       bus.subscribe(EVENTS_TOPIC, (m) => this.deliverLocal(m.target, m.payload, false)),
       bus.subscribe(PRESENCE_TOPIC, (m) => this.deliverLocal(m.target, m.payload, true)),
@@ -171,6 +200,10 @@ export class HatsuService implements OnModuleDestroy {
       backlog: [],
       guilds: new Set(),
       delta: null,
+      presencesInWindow: 0,
+      presenceWindowEnd: 0,
+      heldPresence: null,
+      presenceTimer: null,
     };
     session.timer = setTimeout(() => {
       if (session.state === 'awaiting') this.end(session, HATSU_CLOSE.identifyTimeout);
@@ -189,6 +222,7 @@ export class HatsuService implements OnModuleDestroy {
     this.sessions.delete(socket);
     session.state = 'closed';
     if (session.timer) clearTimeout(session.timer);
+    dropHeldPresence(session);
     session.deflate?.close();
     session.backlog = [];
     if (session.counted) this.identified--;
@@ -318,9 +352,7 @@ export class HatsuService implements OnModuleDestroy {
         this.send(session, ackFrame(session.sessionId ?? '', event.s));
         return;
       case 'presence':
-        this.presence(session, event.presence).catch((err: unknown) => {
-          this.log.warn({ err: String(err), client: session.connection.id }, 'presence reached this instance only');
-        });
+        this.presenceReceived(session, event.presence);
         return;
       case 'dispatch':
         this.end(session, HATSU_CLOSE.invalidDispatch);
@@ -331,6 +363,53 @@ export class HatsuService implements OnModuleDestroy {
       case 'ignored':
         return;
     }
+  }
+
+  /**
+   * A session's presences go out at most `HATSU_PRESENCE_LIMIT` per window of
+   * `HATSU_PRESENCE_WINDOW_MS` (each one is stored and copied to every session sharing a
+   * guild, so a flood would amplify). Past the budget nothing is closed and nothing is
+   * lost: the latest presence is held, replacing any held before it (a presence is state,
+   * only the last one matters), and sent when the window ends. At most one held presence
+   * and one timer per session (docs/protocols/hatsu.md "Presence").
+   */
+  private presenceReceived(session: HatsuSession, presence: HatsuPresence): void {
+    // While one is held nothing is sent directly, so a late timer can never send an older
+    // presence after a newer one.
+    if (session.presenceTimer) {
+      session.heldPresence = presence;
+      return;
+    }
+    const now = performance.now();
+    if (now >= session.presenceWindowEnd) {
+      session.presenceWindowEnd = now + this.config.HATSU_PRESENCE_WINDOW_MS;
+      session.presencesInWindow = 0;
+    }
+    if (session.presencesInWindow < this.config.HATSU_PRESENCE_LIMIT) {
+      session.presencesInWindow++;
+      this.sendPresence(session, presence);
+      return;
+    }
+    session.heldPresence = presence;
+    session.presenceTimer = setTimeout(() => this.releasePresence(session), session.presenceWindowEnd - now);
+    session.presenceTimer.unref();
+  }
+
+  private releasePresence(session: HatsuSession): void {
+    const presence = session.heldPresence;
+    session.presenceTimer = null;
+    session.heldPresence = null;
+    if (presence === null || session.state !== 'ready') return;
+    // The timer ends the window, whatever the clock read: the held presence opens the next one.
+    session.presenceWindowEnd = performance.now() + this.config.HATSU_PRESENCE_WINDOW_MS;
+    session.presencesInWindow = 1;
+    this.sendPresence(session, presence);
+  }
+
+  private sendPresence(session: HatsuSession, presence: HatsuPresence): void {
+    this.presence(session, presence).catch((err: unknown) => {
+      this.log.warn({ err: String(err), client: session.connection.id }, 'presence reached this instance only');
+    });
   }
 
   /**
@@ -359,11 +438,13 @@ export class HatsuService implements OnModuleDestroy {
   /**
    * Writes one message to a session: as text for json, through the connection's deflate
    * stream for zlib. Messages to one connection leave in the order they were sent here.
+   * `prepared` is the same message framed once for every json recipient of a fan-out.
    */
-  private send(session: HatsuSession, payload: Buffer): void {
+  private send(session: HatsuSession, payload: Buffer, prepared?: PreparedFrame): void {
     const { deflate, connection } = session;
     if (!deflate) {
-      connection.send(payload, false);
+      if (prepared) connection.sendPrepared(prepared);
+      else connection.send(payload, false);
       return;
     }
     // Bytes waiting for deflate count toward the send-buffer limit like bytes on the wire.
@@ -375,23 +456,23 @@ export class HatsuService implements OnModuleDestroy {
   }
 
   /**
-   * This instance's share of a bus message: every ready session the target names, once,
-   * skipping sessions that turned presences off when it is a presence. The JSON was
-   * serialised once by the publisher; only zlib sessions compress it, each in its own stream.
+   * This instance's share of a bus message: every ready session the target names, once.
+   * The JSON was serialised once by the publisher; json sessions all get the same frame,
+   * built once here, and only zlib sessions compress it, each in its own stream.
    */
   private deliverLocal(target: Target, payload: Buffer, presence: boolean): void {
-    for (const connection of this.registry.resolve(HATSU, target)) {
+    const prepared = new PreparedFrame(payload, false);
+    for (const connection of this.registry.resolve(HATSU, indexed(target, presence))) {
       const session = this.sessions.get(connection.socket);
-      if (!session || session.state !== 'ready') continue;
-      if (presence && !session.presences) continue;
-      this.send(session, payload);
+      if (session?.state === 'ready') this.send(session, payload, prepared);
     }
   }
 
   /**
    * Sends an admin dispatch to every matching session on every instance; resolves with
    * how many sessions it was sent to: this instance's exact count plus the other live
-   * instances' matching sessions as the cluster registry lists them.
+   * instances' as they last mirrored the size of the same index (docs/protocols/hatsu.md
+   * "Dispatch").
    */
   async dispatch(to: DispatchTarget, payload: Buffer, presence: boolean): Promise<number> {
     const target: Target =
@@ -400,24 +481,13 @@ export class HatsuService implements OnModuleDestroy {
         : 'userId' in to
           ? { kind: 'user', ids: [to.userId] }
           : { kind: 'all' };
+    const audience = counted(to, presence);
     // Asked first: with Redis down this throws (503) before anything is delivered anywhere.
-    const instances = await this.registry.instances();
-    const local = this.countLocal(target, presence);
+    const remote = await this.registry.remoteCount(HATSU, audience);
+    // Counted in the same synchronous step as the local delivery inside publish, so exact.
+    const local = this.registry.localCount(HATSU, audience);
     await this.bus.publish({ topic: presence ? PRESENCE_TOPIC : EVENTS_TOPIC, target, payload });
-    if (!instances.some((id) => id !== this.registry.instanceId)) return local;
-    const remote = (await this.registry.list()).filter(
-      (client) => client.instance !== this.registry.instanceId && matches(client, target, presence),
-    );
-    return local + remote.length;
-  }
-
-  private countLocal(target: Target, presence: boolean): number {
-    let n = 0;
-    for (const connection of this.registry.resolve(HATSU, target)) {
-      const session = this.sessions.get(connection.socket);
-      if (session?.state === 'ready' && (!presence || session.presences)) n++;
-    }
-    return n;
+    return local + remote;
   }
 
   // ---- admin operations on live sessions ----------------------------------------------
@@ -471,9 +541,13 @@ export class HatsuService implements OnModuleDestroy {
     this.syncChannels(session);
   }
 
+  /** The session's registry channels, from its guilds and its presences flag (see `SESSIONS_CHANNEL`). */
   private syncChannels(session: HatsuSession): void {
-    const channels = [...session.guilds].map(guildChannel);
-    if (session.presences) channels.push(PRESENCES_CHANNEL);
+    const guilds = [...session.guilds].map(guildChannel);
+    const channels = [SESSIONS_CHANNEL, ...guilds];
+    if (session.presences && session.userId !== null) {
+      channels.push(PRESENCES_CHANNEL, presenceUserChannel(session.userId), ...guilds.map(presenceChannel));
+    }
     this.registry.setChannels(session.connection, channels);
   }
 
@@ -484,8 +558,16 @@ export class HatsuService implements OnModuleDestroy {
    */
   private end(session: HatsuSession, spec: CloseSpec): void {
     if (session.state === 'closed') return;
+    const wasReady = session.state === 'ready';
     session.state = 'closed';
     if (session.timer) clearTimeout(session.timer);
+    dropHeldPresence(session);
+    if (wasReady) {
+      // Out of every index at once: from here on it is neither sent events nor counted,
+      // though its socket stays registered until the close completes.
+      this.registry.setChannels(session.connection, []);
+      this.registry.setUser(session.connection, null);
+    }
     if (spec === HATSU_CLOSE.slowConsumer) {
       session.connection.close(spec);
       const socket = session.connection.socket;
@@ -501,20 +583,40 @@ export class HatsuService implements OnModuleDestroy {
   }
 }
 
-/** Whether another instance's client (from the cluster registry) is a recipient of `target`. */
-function matches(client: ClientInfo, target: Target, presence: boolean): boolean {
-  if (client.protocol !== HATSU || client.user === null) return false;
-  if (presence && !client.channels.includes(PRESENCES_CHANNEL)) return false;
+/**
+ * Where a bus message's recipients are indexed here. The bus names them as the publisher
+ * did (a guild's channel, a user, everyone; presences on their own topic), and each
+ * instance maps that onto its registry channels.
+ */
+function indexed(target: Target, presence: boolean): Target {
   switch (target.kind) {
     case 'all':
-      return true;
+      return { kind: 'channel', ids: [presence ? PRESENCES_CHANNEL : SESSIONS_CHANNEL] };
     case 'user':
-      return target.ids.includes(client.user);
+      return presence ? { kind: 'channel', ids: target.ids.map(presenceUserChannel) } : target;
     case 'channel':
-      return client.channels.some((channel) => target.ids.includes(channel));
+      return presence ? { kind: 'channel', ids: target.ids.map(presenceChannel) } : target;
     case 'client':
-      return target.ids.includes(client.id);
+      return target;
   }
+}
+
+/** The one registry index holding a dispatch's recipients: `indexed` of its target. */
+function counted(to: DispatchTarget, presence: boolean): CountTarget {
+  if ('guildId' in to) {
+    const channel = guildChannel(to.guildId);
+    return { kind: 'channel', id: presence ? presenceChannel(channel) : channel };
+  }
+  if ('userId' in to) {
+    return presence ? { kind: 'channel', id: presenceUserChannel(to.userId) } : { kind: 'user', id: to.userId };
+  }
+  return { kind: 'channel', id: presence ? PRESENCES_CHANNEL : SESSIONS_CHANNEL };
+}
+
+function dropHeldPresence(session: HatsuSession): void {
+  if (session.presenceTimer) clearTimeout(session.presenceTimer);
+  session.presenceTimer = null;
+  session.heldPresence = null;
 }
 
 function index(map: Map<string, Set<HatsuSession>>, key: string, session: HatsuSession): void {
