@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import request from 'supertest';
+import { EventBus } from '../../src/core/bus/event-bus.js';
+import { Store } from '../../src/core/store/store.js';
+import { STATUS_KEY, STATUS_TOPIC } from '../../src/protocols/felix/felix-status.service.js';
 import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
-import { redisSuite, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { RedisProcess, redisSuite, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
 
@@ -51,6 +58,74 @@ async function listen(c: WsTestClient, lists: { users?: string[]; guilds?: strin
 async function assertQuiet(c: WsTestClient): Promise<void> {
   await heartbeat(c);
   assert.equal(c.pending, 0, 'nothing but the ACK arrived');
+}
+
+async function putStatus(app: TestApp, body: Record<string, unknown>): Promise<void> {
+  await request(app.http).put('/admin/felix/status').set(adminAuth).send(body).expect(204);
+}
+
+/** `count` heartbeats from each client, all sent before any ACK is read; every ACK's data. */
+async function heartbeatFlood(clients: WsTestClient[], count: number): Promise<Record<string, unknown>[]> {
+  for (const c of clients) for (let i = 0; i < count; i++) c.send({ code: 20001 });
+  const acks: Record<string, unknown>[] = [];
+  for (const c of clients) {
+    for (let i = 0; i < count; i++) {
+      const message = await c.next<ServerMessage>();
+      assert.equal(message.code, 10001);
+      acks.push(message.data);
+    }
+  }
+  return acks;
+}
+
+/**
+ * What Redis itself ran on one key, seen through MONITOR: the store is not wrapped or
+ * replaced, Redis reports every command it executes, in order.
+ */
+class KeyWatch {
+  private readonly seen: string[] = [];
+  private readonly marks = new Map<string, () => void>();
+  private marker = 0;
+
+  private constructor(
+    private readonly monitor: Redis,
+    private readonly probe: Redis,
+    private readonly key: string,
+    private readonly markPrefix: string,
+  ) {
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const [command, key] = args;
+      if (key === this.key && command !== undefined) this.seen.push(command.toUpperCase());
+      if (key !== undefined) this.marks.get(key)?.();
+    });
+  }
+
+  static async start(url: string, key: string, markPrefix: string): Promise<KeyWatch> {
+    // Neither connection may reconnect: a restarted Redis is watched by a new KeyWatch.
+    const probe = new Redis(url, { retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    const monitor = await probe.monitor();
+    monitor.on('error', () => undefined);
+    return new KeyWatch(monitor, probe, key, markPrefix);
+  }
+
+  count(command: string): number {
+    return this.seen.filter((c) => c === command).length;
+  }
+
+  /** Resolves once every command Redis ran before this call has been seen. */
+  async sync(): Promise<void> {
+    const mark = `${this.markPrefix}mark:${this.marker++}`;
+    const seen = new Promise<void>((resolve) => this.marks.set(mark, resolve));
+    await this.probe.get(mark);
+    await seen;
+    this.marks.delete(mark);
+  }
+
+  stop(): void {
+    this.monitor.disconnect();
+    this.probe.disconnect();
+  }
 }
 
 describe('felix across two instances on one Redis', await redisSuite(), () => {
@@ -156,15 +231,138 @@ describe('felix across two instances on one Redis', await redisSuite(), () => {
   it('answers heartbeats on B with the status reported on A', async () => {
     const token = await createToken(a);
     const onB = await connect(b, token.token);
-    await request(a.http)
-      .put('/admin/felix/status')
-      .set(adminAuth)
-      .send({ shards: [{ id: 0, ping: 12 }], guildsCount: 4242, memoryUsage: 10.5, uptime: 1000 })
-      .expect(204);
+    await putStatus(a, { shards: [{ id: 0, ping: 12 }], guildsCount: 4242, memoryUsage: 10.5, uptime: 1000 });
     const ack = await heartbeat(onB);
     assert.deepEqual(ack['shards'], [{ id: 0, ping: 12 }]);
     assert.equal(ack['guildsCount'], 4242);
     assert.equal(ack['memoryUsage'], 10.5);
     assert.ok((ack['uptime'] as number) >= 1000);
+  });
+
+  it('pushes each status report to both instances once: the next heartbeat anywhere has it', async () => {
+    const token = await createToken(a);
+    const onA = await connect(a, token.token);
+    const onB = await connect(b, token.token);
+    const pushes = new Map<TestApp, number>([
+      [a, 0],
+      [b, 0],
+    ]);
+    const unsubscribe = [a, b].map((app) =>
+      app.app.get(EventBus).subscribe(STATUS_TOPIC, () => pushes.set(app, (pushes.get(app) ?? 0) + 1)),
+    );
+    try {
+      const rounds = 8;
+      for (let i = 0; i < rounds; i++) {
+        const through = i % 2 === 0 ? a : b;
+        await putStatus(through, { shards: [{ id: i, ping: i }], guildsCount: 5000 + i });
+        // No waiting: the report reached the other instance before its PUT was answered.
+        for (const c of [onB, onA]) {
+          const ack = await heartbeat(c);
+          assert.equal(ack['guildsCount'], 5000 + i, `round ${i}, reported through ${through === a ? 'A' : 'B'}`);
+          assert.deepEqual(ack['shards'], [{ id: i, ping: i }]);
+        }
+      }
+      // A duplicate of a push would have come in ahead of the next one on the same channel.
+      assert.deepEqual([pushes.get(a), pushes.get(b)], [rounds, rounds]);
+    } finally {
+      for (const stop of unsubscribe) stop();
+    }
+  });
+});
+
+describe('felix status across a bus gap and a Redis outage', await redisSuite(), () => {
+  const prefix = uniquePrefix();
+  const statusKey = `${prefix}store:${STATUS_KEY}`;
+  let dir: string;
+  let redis: RedisProcess;
+  let watch: KeyWatch;
+  let a: TestApp;
+  let b: TestApp;
+
+  const ready = (app: TestApp): Promise<true> =>
+    waitFor(async () => (await request(app.http).get('/health/ready')).status === 200, { what: 'ready' });
+
+  before(async () => {
+    // Its own Redis: the test drops every bus subscription, watches with MONITOR and stops
+    // the server, none of which may touch anyone else. Persisted, so tokens outlive the stop.
+    dir = await mkdtemp(join(tmpdir(), 'felix-status-'));
+    redis = await RedisProcess.start({ persistDir: dir });
+    watch = await KeyWatch.start(redis.url, statusKey, prefix);
+    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix };
+    [a, b] = await Promise.all([startApp(env), startApp(env)]);
+    await Promise.all([ready(a), ready(b)]);
+  });
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((c) => c.close()));
+  });
+
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    watch?.stop();
+    await redis?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads the store once per instance at start-up and after a bus gap, never for heartbeats', async () => {
+    await waitFor(() => watch.count('GET') === 2, { what: 'one start-up read per instance' });
+    const token = await createToken(a);
+    const onA = [await connect(a, token.token), await connect(a, token.token)];
+    const onB = [await connect(b, token.token), await connect(b, token.token)];
+
+    await putStatus(a, { shards: [{ id: 0, ping: 1 }], guildsCount: 11, uptime: 500 });
+    const flood = await heartbeatFlood([...onA, ...onB], 250);
+    assert.equal(flood.length, 1000);
+    for (const ack of flood) assert.equal(ack['guildsCount'], 11);
+    await watch.sync();
+    assert.equal(watch.count('GET'), 2, '1000 heartbeats on two instances, no store read');
+
+    // A report whose push is lost: stored, never announced (a publish during a gap is gone).
+    await a.app.get(Store).set(STATUS_KEY, JSON.stringify({ shards: [], guildsCount: 22, reportedAt: Date.now() }));
+    for (const c of [...onA, ...onB]) assert.equal((await heartbeat(c))['guildsCount'], 11);
+
+    // A gap in the bus: both instances' subscriptions drop and come back by themselves.
+    const admin = new Redis(redis.url);
+    try {
+      assert.equal(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')), 2);
+    } finally {
+      admin.disconnect();
+    }
+    for (const c of [onA[0], onB[0]]) {
+      assert.ok(c);
+      await waitFor(async () => (await heartbeat(c))['guildsCount'] === 22, { what: 'the status re-read' });
+    }
+    await watch.sync();
+    assert.equal(watch.count('GET'), 4, 'one re-read per instance');
+    const after = await heartbeatFlood([...onA, ...onB], 100);
+    for (const ack of after) assert.equal(ack['guildsCount'], 22);
+    await watch.sync();
+    assert.equal(watch.count('GET'), 4);
+  });
+
+  it('keeps answering heartbeats with the last status while Redis is down, and after it is back', async () => {
+    const token = await createToken(a);
+    const onA = await connect(a, token.token);
+    const onB = await connect(b, token.token);
+    await putStatus(b, { shards: [{ id: 3, ping: 3 }], guildsCount: 33, uptime: 1000 });
+    for (const c of [onA, onB]) assert.equal((await heartbeat(c))['guildsCount'], 33);
+
+    watch.stop();
+    await redis.stop();
+    await waitFor(async () => (await request(a.http).get('/health/ready')).status === 503, { what: 'not ready' });
+    const during = await heartbeatFlood([onA, onB], 50);
+    for (const ack of during) {
+      assert.equal(ack['guildsCount'], 33);
+      assert.deepEqual(ack['shards'], [{ id: 3, ping: 3 }]);
+    }
+    await request(a.http).put('/admin/felix/status').set(adminAuth).send({ shards: [], guildsCount: 44 }).expect(503);
+    assert.equal((await heartbeat(onB))['guildsCount'], 33, 'a refused report changes nothing');
+
+    await redis.start();
+    await Promise.all([ready(a), ready(b)]);
+    // Back with its data: the re-read after the gap finds the same report, the sockets stay.
+    for (const c of [onA, onB]) assert.equal((await heartbeat(c))['guildsCount'], 33);
+    await putStatus(a, { shards: [], guildsCount: 55 });
+    for (const c of [onB, onA]) assert.equal((await heartbeat(c))['guildsCount'], 55);
   });
 });

@@ -2,12 +2,17 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import type { ClientOptions } from 'ws';
+import { Store } from '../../src/core/store/store.js';
 import type { IgnoredReason } from '../../src/protocols/felix/felix.codec.js';
+import { STATUS_KEY } from '../../src/protocols/felix/felix-status.service.js';
 import { FelixService } from '../../src/protocols/felix/felix.service.js';
 import { FELIX_TOKEN_FORMAT, TOKEN_ID } from '../../src/protocols/felix/felix-tokens.js';
 import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
+import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
 
 // ---- helpers ----------------------------------------------------------------------------
@@ -121,6 +126,71 @@ async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
+}
+
+/**
+ * `count` heartbeats from each client, all sent before any ACK is read (a flood, not a
+ * round trip at a time); resolves with every ACK's data.
+ */
+async function heartbeatFlood(clients: WsTestClient[], count: number): Promise<AckData[]> {
+  for (const c of clients) for (let i = 0; i < count; i++) c.send({ code: 20001 });
+  const acks: AckData[] = [];
+  for (const c of clients) {
+    for (let i = 0; i < count; i++) {
+      const message = await next(c);
+      assert.equal(message.code, 10001);
+      acks.push(message.data as unknown as AckData);
+    }
+  }
+  return acks;
+}
+
+/**
+ * What Redis itself ran on one key, seen through MONITOR: the store is not wrapped or
+ * replaced, Redis reports every command it executes, in order.
+ */
+class KeyWatch {
+  private readonly seen: string[] = [];
+  private readonly marks = new Map<string, () => void>();
+  private marker = 0;
+
+  private constructor(
+    private readonly monitor: Redis,
+    private readonly probe: Redis,
+    private readonly key: string,
+    private readonly markPrefix: string,
+  ) {
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const [command, key] = args;
+      if (key === this.key && command !== undefined) this.seen.push(command.toUpperCase());
+      if (key !== undefined) this.marks.get(key)?.();
+    });
+  }
+
+  static async start(url: string, key: string, markPrefix: string): Promise<KeyWatch> {
+    const probe = new Redis(url);
+    const monitor = await probe.monitor();
+    return new KeyWatch(monitor, probe, key, markPrefix);
+  }
+
+  /** How many times `command` ran on the key so far. */
+  count(command: string): number {
+    return this.seen.filter((c) => c === command).length;
+  }
+
+  /** Resolves once every command Redis ran before this call has been seen. */
+  async sync(): Promise<void> {
+    const mark = `${this.markPrefix}mark:${this.marker++}`;
+    const seen = new Promise<void>((resolve) => this.marks.set(mark, resolve));
+    await this.probe.get(mark);
+    await seen;
+    this.marks.delete(mark);
+  }
+
+  stop(): void {
+    this.monitor.disconnect();
+    this.probe.disconnect();
+  }
 }
 
 afterEach(async () => {
@@ -268,6 +338,30 @@ describe('felix', () => {
       assert.ok(ack.memoryUsage > 0 && Math.abs(ack.memoryUsage - heapMb) < heapMb, `${ack.memoryUsage} vs ${heapMb}`);
       const processUptime = Math.round(process.uptime() * 1000);
       assert.ok(Math.abs(ack.uptime - processUptime) < 5000, `${ack.uptime} vs ${processUptime}`);
+    });
+
+    it('answers a heartbeat flood from memory: a status written to the store unannounced is not seen', async () => {
+      await request(app.http)
+        .put('/admin/felix/status')
+        .set(adminAuth)
+        .send({ shards: [{ id: 0, ping: 5 }], guildsCount: 77 })
+        .expect(204);
+      // The store changes behind the gateway's back, as a report lost with a bus gap leaves it.
+      const behind = { shards: [], guildsCount: 88, reportedAt: Date.now() };
+      await app.app.get(Store).set(STATUS_KEY, JSON.stringify(behind));
+      const clients = await Promise.all([1, 2, 3].map(() => connect(app.ws('/felix'), token.token)));
+      const acks = await heartbeatFlood(clients, 200);
+      assert.equal(acks.length, 600);
+      for (const ack of acks) assert.equal(ack.guildsCount, 77);
+      // The next report reaches the heartbeats at once.
+      await request(app.http)
+        .put('/admin/felix/status')
+        .set(adminAuth)
+        .send({ shards: [], guildsCount: 99 })
+        .expect(204);
+      const [first] = clients;
+      assert.ok(first);
+      assert.equal((await heartbeat(first)).guildsCount, 99);
     });
   });
 
@@ -607,5 +701,53 @@ describe('felix ping sweep (FELIX_PING_INTERVAL_MS=100)', () => {
     const closed = await c.waitClose(2000);
     assert.equal(closed.code, 1006);
     assert.ok(pings >= 1, 'it was pinged before being dropped');
+  });
+});
+
+// ---- heartbeats and the Redis store -----------------------------------------------------
+
+describe('felix heartbeats with the Redis engine', await redisSuite(), () => {
+  const prefix = uniquePrefix();
+  let redis: RedisProcess;
+  let watch: KeyWatch;
+  let app: TestApp;
+  let token: Issued;
+
+  before(async () => {
+    // A Redis of this suite's own: MONITOR slows a server down for everyone using it.
+    redis = await RedisProcess.start();
+    watch = await KeyWatch.start(redis.url, `${prefix}store:${STATUS_KEY}`, prefix);
+    app = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix });
+    token = await createToken(app);
+  });
+
+  after(async () => {
+    await app?.close();
+    watch?.stop();
+    await redis?.stop();
+  });
+
+  it('reads the status once at start-up; a heartbeat flood reads it no more', async () => {
+    await waitFor(() => watch.count('GET') === 1, { what: 'the start-up read of the status' });
+    const clients = await Promise.all([1, 2, 3, 4].map(() => connect(app.ws('/felix'), token.token)));
+    const before = await heartbeatFlood(clients, 250);
+    for (const ack of before) assert.equal(ack.guildsCount, 0, 'nothing reported yet');
+
+    await request(app.http)
+      .put('/admin/felix/status')
+      .set(adminAuth)
+      .send({ shards: [{ id: 0, latency: 30 }], guildsCount: 4321, uptime: 1000 })
+      .expect(204);
+    const after = await heartbeatFlood(clients, 250);
+    for (const ack of after) {
+      assert.equal(ack.guildsCount, 4321);
+      assert.deepEqual(ack.shards, [{ id: 0, ping: 30 }]);
+      assert.ok(ack.uptime >= 1000);
+    }
+
+    await watch.sync();
+    assert.equal(before.length + after.length, 2000);
+    assert.equal(watch.count('GET'), 1, '2000 heartbeats, no store read');
+    assert.equal(watch.count('SET'), 1, 'the report was stored');
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ackData, normaliseShard, processFigures, type StoredStatus } from './felix-status.js';
+import { ackData, normaliseShard, parseStoredStatus, processFigures, type StoredStatus } from './felix-status.js';
 
 const own = { memoryUsageMb: 12.34, uptimeMs: 5000 };
 
@@ -53,5 +53,34 @@ describe('felix status', () => {
     assert.ok(figures.memoryUsageMb > 0);
     assert.equal(Math.round(figures.memoryUsageMb * 100) / 100, figures.memoryUsageMb);
     assert.ok(Number.isInteger(figures.uptimeMs) && figures.uptimeMs >= 0);
+  });
+});
+
+describe('felix stored status', () => {
+  const status: StoredStatus = { shards: [{ id: 0, ping: 1 }], guildsCount: 2, reportedAt: 3 };
+
+  it('reads back what was stored, optional fields included', () => {
+    assert.deepEqual(parseStoredStatus(JSON.stringify(status)), status);
+    const full = { ...status, memoryUsage: 4.5, uptime: 6 };
+    assert.deepEqual(parseStoredStatus(JSON.stringify(full)), full);
+  });
+
+  it('refuses anything else instead of serialising it into heartbeats', () => {
+    for (const text of [
+      'not json',
+      'null',
+      '[]',
+      '{}',
+      JSON.stringify({ ...status, shards: 'x' }),
+      JSON.stringify({ ...status, shards: [1] }),
+      JSON.stringify({ ...status, shards: [[]] }),
+      JSON.stringify({ ...status, guildsCount: '2' }),
+      JSON.stringify({ ...status, reportedAt: null }),
+      JSON.stringify({ ...status, memoryUsage: 'a lot' }),
+      JSON.stringify({ ...status, uptime: [] }),
+      '{"shards":[],"guildsCount":1e999,"reportedAt":1}',
+    ]) {
+      assert.equal(parseStoredStatus(text), null, text);
+    }
   });
 });

@@ -10,6 +10,32 @@ export interface StoredStatus {
   reportedAt: number;
 }
 
+const finite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A stored or pushed status, or null when the text is not one `report` wrote (a store
+ * written by another build, a damaged key): a heartbeat must never serialise garbage.
+ */
+export function parseStoredStatus(text: string): StoredStatus | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isRecord(value)) return null;
+  const { shards, guildsCount, memoryUsage, uptime, reportedAt } = value;
+  if (!Array.isArray(shards) || !shards.every(isRecord)) return null;
+  if (!finite(guildsCount) || !finite(reportedAt)) return null;
+  if ((memoryUsage !== undefined && !finite(memoryUsage)) || (uptime !== undefined && !finite(uptime))) return null;
+  const status: StoredStatus = { shards, guildsCount, reportedAt };
+  if (memoryUsage !== undefined) status.memoryUsage = memoryUsage;
+  if (uptime !== undefined) status.uptime = uptime;
+  return status;
+}
+
 /** The gateway's own figures, for whatever the bot did not report. */
 export interface ProcessFigures {
   /** Heap used, in MB with two decimals (the unit the original sent). */

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { FelixAdminController } from './felix-admin.controller.js';
+import { FelixStatusService } from './felix-status.service.js';
 import { FelixTokens } from './felix-tokens.js';
 import { FelixGateway } from './felix.gateway.js';
 import { FelixOpenApi } from './felix.openapi.js';
@@ -8,6 +9,6 @@ import { FelixService } from './felix.service.js';
 /** Felix's bot status socket (seed 002): heartbeat ACKs with the bot's stats, guild/user data updates. */
 @Module({
   controllers: [FelixAdminController],
-  providers: [FelixGateway, FelixService, FelixTokens, FelixOpenApi],
+  providers: [FelixGateway, FelixService, FelixStatusService, FelixTokens, FelixOpenApi],
 })
 export class FelixModule {}

@@ -16,7 +16,8 @@ import {
   type FelixServerMessage,
   type IgnoredReason,
 } from './felix.codec.js';
-import { ackData, normaliseShard, processFigures, type StoredStatus } from './felix-status.js';
+import { ackData, processFigures } from './felix-status.js';
+import { FelixStatusService, type StatusReport } from './felix-status.service.js';
 import { FelixTokens, type FelixPrincipal } from './felix-tokens.js';
 
 export const FELIX = 'felix';
@@ -27,21 +28,12 @@ const CONTROL_TOPIC = 'felix.control';
 /** A revoked token's sockets get this; the original had no revocation and no close codes of its own. */
 export const REVOKED_CLOSE: CloseSpec = { code: 1008, reason: 'Token revoked' };
 
-const STATUS_KEY = 'felix:status';
-
 export type DocumentKind = 'guild' | 'user';
 
 /** One Felix socket: its registry entry and the token it authenticated with. */
 export interface FelixSession {
   readonly connection: Connection;
   readonly principal: FelixPrincipal;
-}
-
-export interface StatusReport {
-  shards: Record<string, unknown>[];
-  guildsCount: number;
-  memoryUsage?: number;
-  uptime?: number;
 }
 
 interface RevokeControl {
@@ -69,17 +61,13 @@ export class FelixService {
   private readonly byToken = new Map<string, Set<FelixSession>>();
   private readonly ignoredCounts = new Map<IgnoredReason, number>();
   private readonly log: Pino;
-  /** The status read in flight, shared by every heartbeat that arrives meanwhile. */
-  private statusRead: Promise<StoredStatus | null> | null = null;
-  /** The last status read or written here: the answer while the store does not answer. */
-  private lastStatus: StoredStatus | null = null;
-  private statusVersion = 0;
 
   constructor(
     private readonly registry: ClientRegistry,
     private readonly bus: EventBus,
     private readonly store: Store,
     private readonly tokens: FelixTokens,
+    private readonly status: FelixStatusService,
     private readonly config: AppConfig,
     logger: GatehouseLogger,
   ) {
@@ -141,9 +129,9 @@ export class FelixService {
     this.registry.setChannels(session.connection, channels);
   }
 
-  /** 20001: the 10001 reply for a heartbeat received at `receivedAt`. */
+  /** 20001: the 10001 reply for a heartbeat received at `receivedAt`, from the status held in memory. */
   async heartbeatAck(receivedAt: number): Promise<FelixServerMessage> {
-    return heartbeatAck(ackData(await this.currentStatus(), receivedAt, processFigures()));
+    return heartbeatAck(ackData(await this.status.current(), receivedAt, processFigures()));
   }
 
   /** A frame the protocol ignores: counted per reason and logged at debug, never answered. */
@@ -179,19 +167,9 @@ export class FelixService {
     return raw === null ? null : (JSON.parse(raw) as Record<string, unknown>);
   }
 
-  async reportStatus(report: StatusReport): Promise<void> {
-    const status: StoredStatus = {
-      shards: report.shards.map(normaliseShard),
-      guildsCount: report.guildsCount,
-      reportedAt: Date.now(),
-    };
-    if (report.memoryUsage !== undefined) status.memoryUsage = report.memoryUsage;
-    if (report.uptime !== undefined) status.uptime = report.uptime;
-    await this.store.set(STATUS_KEY, JSON.stringify(status));
-    // A read that started before this write must not answer heartbeats that come after it.
-    this.statusVersion++;
-    this.statusRead = null;
-    this.lastStatus = status;
+  /** Stores the bot's status and hands it to every instance's heartbeats. */
+  reportStatus(report: StatusReport): Promise<void> {
+    return this.status.report(report);
   }
 
   /** Revokes a token and closes its sockets on every instance; false when there is no such token. */
@@ -209,33 +187,6 @@ export class FelixService {
   }
 
   // ---- internals ------------------------------------------------------------------------
-
-  /**
-   * The status as stored. Every instance reads the same key; heartbeats arriving while a read
-   * is in flight share it, so a burst of heartbeats costs one store read, not one each.
-   */
-  private currentStatus(): Promise<StoredStatus | null> {
-    if (this.statusRead) return this.statusRead;
-    const read = this.readStatus(this.statusVersion);
-    this.statusRead = read;
-    void read.then(() => {
-      if (this.statusRead === read) this.statusRead = null;
-    });
-    return read;
-  }
-
-  /** Never rejects: with the store away, the heartbeat is answered from the last known status. */
-  private async readStatus(version: number): Promise<StoredStatus | null> {
-    try {
-      const raw = await this.store.get(STATUS_KEY);
-      const status = raw === null ? null : (JSON.parse(raw) as StoredStatus);
-      if (version === this.statusVersion) this.lastStatus = status;
-      return status;
-    } catch (err) {
-      this.log.warn({ err: String(err) }, 'status unavailable; answering heartbeats with the last known one');
-      return this.lastStatus;
-    }
-  }
 
   /**
    * Closes a socket whose token was revoked while it was upgrading: the revocation's bus
