@@ -3,7 +3,8 @@ import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Injectable, Module } from '@nestjs/common';
-import { IsInt, IsString, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsInt, IsString, Min, ValidateNested } from 'class-validator';
 import request from 'supertest';
 import type { ClientOptions } from 'ws';
 import { JacModule } from '../../src/protocols/jac/jac.module.js';
@@ -35,8 +36,25 @@ class EchoContext {
   count!: number;
 }
 
+class Item {
+  @IsString()
+  name!: string;
+}
+
+/** Validated item by item: one problem per bad item. */
+class ItemsContext {
+  @ValidateNested({ each: true })
+  @Type(() => Item)
+  items!: Item[];
+}
+
 @Injectable()
 class TestWalkers {
+  @Walker({ name: 'test_items', auth: false, context: ItemsContext })
+  items(context: ItemsContext, run: WalkerRun): void {
+    run.report(context.items.length);
+  }
+
   @Walker({ name: 'test_throws', auth: false })
   throws(): void {
     throw new Error(`${WALKER_SECRET} at Object.<anonymous> (/srv/walkers.ts:10:5)`);
@@ -569,6 +587,25 @@ describe('jac (embedded engine)', () => {
       await expectAlive(s);
     });
 
+    it('caps the reply to a context with a problem per item at 16 entries, over the socket and HTTP', async () => {
+      const items = Array.from({ length: 500 }, () => ({ name: 1 }));
+      const s = await connect(app);
+      s.c.send({ type: 'walker', walker: 'test_items', response: true, context: { items } });
+      const errors = await expectError(s.c, ['walker', 'context', 'items', '0', 'name']);
+      assert.equal(errors.length, 16);
+      assert.deepEqual(errors[14]?.loc, ['walker', 'context', 'items', '14', 'name']);
+      assert.deepEqual(errors[15], {
+        loc: ['walker'],
+        msg: 'Too many errors; the first 15 are reported, the rest omitted',
+      });
+      await expectAlive(s);
+      const res = await request(app.http).post('/walker/test_items').send({ items }).expect(400);
+      const body = res.body as { message: string[] };
+      assert.equal(body.message.length, 16);
+      assert.equal(body.message[0], 'items.0.name: must be a string');
+      assert.equal(body.message[15], 'Too many errors; the first 15 are reported, the rest omitted');
+    });
+
     it('send_chat_to_user reaches every socket of the root and answers {"status":200}', async () => {
       const alice = await issue(app);
       const a1 = await connect(app, { token: alice.token });
@@ -869,6 +906,66 @@ describe('jac (embedded engine)', () => {
       await expectError(s.c, ['user', 'data']);
       s.c.send(`{"type":"change_user","token":"${issued.token}"`);
       await expectError(s.c, []);
+    });
+
+    it('answers a 1 MiB frame of bad ids with one entry, not one per id, and keeps the socket', async () => {
+      const issued = await issue(app);
+      const s = await connect(app, { token: issued.token });
+      const head = '{"type":"user","root_ids":[';
+      const tail = '],"data":{}}';
+      const ids = Math.floor((1024 * 1024 - head.length - tail.length + 1) / 2);
+      const frame = head + Array<string>(ids).fill('1').join(',') + tail;
+      assert.ok(frame.length <= 1024 * 1024 && frame.length > 1024 * 1024 - 4, String(frame.length));
+      s.c.send(frame);
+      const reply = await recv(s.c);
+      assert.deepEqual(JSON.parse(reply), {
+        error: [
+          { loc: ['user', 'root_ids'], msg: `List should have at most 10000 items after validation, not ${ids}` },
+        ],
+      });
+      assert.ok(reply.length < 128, `${reply.length} bytes`);
+      assert.equal(s.c.pending, 0, 'one reply');
+      await expectAlive(s);
+    });
+
+    it('lists at most 16 problems per reply, the last saying the rest were omitted', async () => {
+      const s = await connect(app);
+      // 10000 ids (the most a publish may name), none of them a string, and bad data.
+      s.c.send({ type: 'channel', channel_ids: Array<number>(10_000).fill(7), data: 'x' });
+      const reply = await recv(s.c);
+      assert.ok(reply.length < 2048, `${reply.length} bytes`);
+      const entries = (JSON.parse(reply) as { error: ErrorEntry[] }).error;
+      assert.equal(entries.length, 16);
+      entries.slice(0, 15).forEach((entry, i) => {
+        assert.deepEqual(entry, { loc: ['channel', 'channel_ids', i], msg: 'Input should be a valid string' });
+      });
+      assert.deepEqual(entries[15], {
+        loc: ['channel'],
+        msg: 'Too many errors; the first 15 are reported, the rest omitted',
+      });
+      // Sixteen problems exactly: all of them, no marker.
+      s.c.send({ type: 'client', client_ids: [...Array<number>(15).fill(0), 'ok'], data: [] });
+      const exact = await expectError(s.c, ['client', 'client_ids', 0]);
+      assert.equal(exact.length, 16);
+      assert.deepEqual(exact[15], { loc: ['client', 'data'], msg: 'Input should be a valid dictionary' });
+      await expectAlive(s);
+    });
+
+    it('delivers a publish naming 10000 ids and refuses one naming 10001, delivering nothing', async () => {
+      const issued = await issue(app);
+      const p = await connect(app, { token: issued.token });
+      const receiver = await connect(app);
+      const others = Array.from({ length: 9_999 }, (_, i) => `n::${i.toString(16).padStart(24, '0')}`);
+      p.c.send({ type: 'user', root_ids: [...others, PUBLIC_ROOT], data: { n: 1 } });
+      await expectFrame(receiver.c, '{"n":1}');
+      p.c.send({ type: 'user', root_ids: [...others, 'n::ffffffffffffffffffffffff', PUBLIC_ROOT], data: { n: 2 } });
+      assert.deepEqual(await expectError(p.c, ['user', 'root_ids']), [
+        { loc: ['user', 'root_ids'], msg: 'List should have at most 10000 items after validation, not 10001' },
+      ]);
+      // Had the refused publish gone out, it would be ahead of this one.
+      p.c.send({ type: 'user', root_ids: [PUBLIC_ROOT], data: { n: 3 } });
+      await expectFrame(receiver.c, '{"n":3}');
+      await expectAlive(p);
     });
 
     it('keeps delivering to other clients while one sends garbage', async () => {

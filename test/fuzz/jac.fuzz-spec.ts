@@ -68,10 +68,15 @@ const M = {
   publishRefused: 'Publishing to users, channels or clients requires an authenticated connection',
   unknownWalker: 'Invalid request! Please use valid walker event!',
   tooDeep: 'Input should be nested at most 512 levels deep',
+  truncated: 'Too many errors; the first 15 are reported, the rest omitted',
+  listTooLong: (length: number) => `List should have at most 10000 items after validation, not ${length}`,
 } as const;
 
 /** docs/protocols/jac.md: JSON nested deeper than this is refused. */
 const MAX_DEPTH = 512;
+/** docs/protocols/jac.md: the most entries one error reply carries, and the most ids one publish names. */
+const MAX_ERROR_ENTRIES = 16;
+const MAX_PUBLISH_IDS = 10_000;
 
 const CHAT = { type: 'chat', data: { message: 'string' } };
 const WALKER_FIELD: Record<string, string> = {
@@ -287,7 +292,7 @@ function errorReply(name: string, entries: Entry[]): Matcher {
       if (!isObject(body) || Object.keys(body).length !== 1 || !Array.isArray(body['error'])) return false;
       const got = body['error'] as unknown[];
       if (got.length !== entries.length) return false;
-      // A multiset of (loc, msg): replies to huge frames carry tens of thousands of entries.
+      // A multiset of (loc, msg), so that the order of entries is not part of the contract.
       const wanted = new Map<string, number>();
       const key = (loc: unknown, msg: string | null): string => `${JSON.stringify(loc)}\u0000${msg ?? '*'}`;
       for (const e of entries) wanted.set(key(e.loc, e.msg), (wanted.get(key(e.loc, e.msg)) ?? 0) + 1);
@@ -321,6 +326,12 @@ function tokenIdentity(token: string, lane: LaneIdentity): boolean {
   return (bearer ? token.slice(bearer[0].length) : token).trim() === lane.token;
 }
 
+/** The problems of one message as its reply lists them: past the cap, the first ones and a marker. */
+function capped(type: string, entries: Entry[]): Entry[] {
+  if (entries.length <= MAX_ERROR_ENTRIES) return entries;
+  return [...entries.slice(0, MAX_ERROR_ENTRIES - 1), { loc: [type], msg: M.truncated }];
+}
+
 /** What the document says this frame gets, given the socket's state (which it may change). */
 function predict(frame: FuzzFrame, state: JacState, lane: LaneIdentity): Expectation {
   if (frame.pingOnly) return { replies: [] };
@@ -351,14 +362,17 @@ function predict(frame: FuzzFrame, state: JacState, lane: LaneIdentity): Expecta
       else if (!Array.isArray(ids)) errors.push({ loc: [type, field], msg: M.list });
       else {
         if (ids.length === 0) errors.push({ loc: [type, field], msg: M.emptyList });
-        ids.forEach((item, i) => {
-          if (typeof item !== 'string') errors.push({ loc: [type, field, i], msg: M.string });
-        });
+        if (ids.length > MAX_PUBLISH_IDS) errors.push({ loc: [type, field], msg: M.listTooLong(ids.length) });
+        else {
+          ids.forEach((item, i) => {
+            if (typeof item !== 'string') errors.push({ loc: [type, field, i], msg: M.string });
+          });
+        }
       }
       const data = body['data'];
       if (data === undefined) errors.push({ loc: [type, 'data'], msg: M.required });
       else if (!isObject(data)) errors.push({ loc: [type, 'data'], msg: M.dict });
-      if (errors.length > 0) return { replies: [errorReply('error', errors)] };
+      if (errors.length > 0) return { replies: [errorReply('error', capped(type, errors))] };
       if (!state.authenticated) return { replies: [errorReply('refused', [{ loc: [type], msg: M.publishRefused }])] };
       const list = ids as string[];
       const mine =
@@ -388,7 +402,7 @@ function predict(frame: FuzzFrame, state: JacState, lane: LaneIdentity): Expecta
       const node = body['node'];
       if (node !== undefined && node !== null && typeof node !== 'string')
         errors.push({ loc: ['walker', 'node'], msg: M.string });
-      if (errors.length > 0) return { replies: [errorReply('error', errors)] };
+      if (errors.length > 0) return { replies: [errorReply('error', capped('walker', errors))] };
       const field = Object.hasOwn(WALKER_FIELD, walker as string) ? WALKER_FIELD[walker as string] : undefined;
       if (field === undefined) return { replies: [exact('walker-error', { type: 'walker', error: M.unknownWalker })] };
       if (!state.authenticated) {

@@ -10,6 +10,7 @@ import {
   Post,
   UnauthorizedException,
 } from '@nestjs/common';
+import { JAC_MESSAGES, MAX_ERROR_ENTRIES } from './jac.errors.js';
 import { JacTokens } from './jac-tokens.js';
 import { JacService } from './jac.service.js';
 
@@ -51,7 +52,15 @@ export class JacWalkerController {
         throw new BadRequestException({
           statusCode: 400,
           error: 'Bad Request',
-          message: outcome.problems.map((p) => `${p.field}: ${p.message}`),
+          // Capped like a socket's error reply: a context validated item by item must not
+          // turn a 1 MiB body into a far larger answer.
+          message:
+            outcome.problems.length > MAX_ERROR_ENTRIES
+              ? [
+                  ...outcome.problems.slice(0, MAX_ERROR_ENTRIES - 1).map((p) => `${p.field}: ${p.message}`),
+                  JAC_MESSAGES.truncated,
+                ]
+              : outcome.problems.map((p) => `${p.field}: ${p.message}`),
         });
       case 'failed':
         throw new InternalServerErrorException({

@@ -22,6 +22,15 @@ export class JacException extends Error {
   }
 }
 
+/**
+ * The most entries one error reply carries, so that a reply cannot outgrow the frame that
+ * caused it (one entry per bad id made it about 35 times larger). Only a publish's id list
+ * can have more problems than a message has fields (every other message has at most four),
+ * and its first bad ids tell a client what is wrong as well as all of them would. 16
+ * entries stay under 2 KiB (docs/protocols/jac.md, "Bounded replies and bounded publishes").
+ */
+export const MAX_ERROR_ENTRIES = 16;
+
 export const JAC_MESSAGES = {
   invalidJson: 'Invalid JSON',
   tooDeep: `Input should be nested at most ${MAX_JSON_DEPTH} levels deep`,
@@ -33,6 +42,8 @@ export const JAC_MESSAGES = {
   required: 'Field required',
   list: 'Input should be a valid list',
   emptyList: 'List should have at least 1 item after validation, not 0',
+  listTooLong: (max: number, length: number) => `List should have at most ${max} items after validation, not ${length}`,
+  truncated: `Too many errors; the first ${MAX_ERROR_ENTRIES - 1} are reported, the rest omitted`,
   string: 'Input should be a valid string',
   dict: 'Input should be a valid dictionary',
   bool: 'Input should be a valid boolean',

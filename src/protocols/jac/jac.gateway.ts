@@ -13,7 +13,7 @@ import { AppConfig } from '../../config/app-config.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
 import { clientIp, UpgradeLimits } from '../../core/ws/upgrade-limits.js';
 import { upgradePrincipal, type UpgradeVerdict } from '../../core/ws/ws-protocol.js';
-import { JAC_INVALID, jacCodec, encodeJac, type JacInbound } from './jac.codec.js';
+import { JAC_INVALID, jacCodec, encodeJac, Problems, type JacInbound } from './jac.codec.js';
 import { JAC_MESSAGES, JacException, type JacErrorEntry, type JacErrorReply } from './jac.errors.js';
 import { JacExceptionFilter } from './jac-exception.filter.js';
 import { JacPublishGuard } from './jac-publish.guard.js';
@@ -142,10 +142,12 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
         return { type: 'walker', error: JAC_MESSAGES.unknownWalker };
       case 'unauthenticated':
         return { type: 'walker', error: JAC_MESSAGES.walkerNeedsAuth(outcome.name) };
-      case 'invalid':
-        return {
-          error: outcome.problems.map((p) => ({ loc: ['walker', 'context', ...p.field.split('.')], msg: p.message })),
-        };
+      case 'invalid': {
+        // A walker's context can be validated item by item: its reply is capped like any other.
+        const problems = new Problems('walker');
+        for (const p of outcome.problems) problems.add(['walker', 'context', ...p.field.split('.')], p.message);
+        return { error: problems.reply() };
+      }
       case 'failed':
         return { error: [{ loc: ['walker'], msg: JAC_MESSAGES.walkerFailed(outcome.name) }] };
       case 'ok':

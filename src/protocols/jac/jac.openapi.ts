@@ -1,11 +1,12 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { ADMIN_ERRORS, OpenApiRegistry } from '../../core/http/openapi.js';
+import { MAX_PUBLISH_IDS } from './jac.codec.js';
 
 const json = (schema: Record<string, unknown>): Record<string, unknown> => ({
   content: { 'application/json': { schema } },
 });
 
-const idList = { type: 'array', items: { type: 'string', maxLength: 512 }, maxItems: 10000 };
+const idList = { type: 'array', items: { type: 'string', maxLength: 512 }, maxItems: MAX_PUBLISH_IDS };
 
 /** jac's part of `GET /admin/openapi.json`. */
 @Injectable()

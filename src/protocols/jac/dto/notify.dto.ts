@@ -1,25 +1,24 @@
 import { ArrayMaxSize, IsArray, IsObject, IsOptional, IsString, MaxLength } from 'class-validator';
-
-const MAX_IDS = 10_000;
+import { MAX_PUBLISH_IDS } from '../jac.codec.js';
 
 export class NotifyDto {
   @IsOptional()
   @IsArray()
-  @ArrayMaxSize(MAX_IDS)
+  @ArrayMaxSize(MAX_PUBLISH_IDS)
   @IsString({ each: true })
   @MaxLength(512, { each: true })
   root_ids?: string[];
 
   @IsOptional()
   @IsArray()
-  @ArrayMaxSize(MAX_IDS)
+  @ArrayMaxSize(MAX_PUBLISH_IDS)
   @IsString({ each: true })
   @MaxLength(512, { each: true })
   channel_ids?: string[];
 
   @IsOptional()
   @IsArray()
-  @ArrayMaxSize(MAX_IDS)
+  @ArrayMaxSize(MAX_PUBLISH_IDS)
   @IsString({ each: true })
   @MaxLength(512, { each: true })
   client_ids?: string[];
