@@ -21,10 +21,8 @@ export async function createGatehouse(options: AppModuleOptions = {}): Promise<N
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(options), {
     bufferLogs: true,
     bodyParser: false,
-    // Node's server.close() never ends a keep-alive connection that stays busy, so a backend
-    // publishing non-stop would keep the process alive past SIGTERM forever; after the grace
-    // period every remaining HTTP connection is closed.
-    forceCloseConnections: true,
+    // Not `forceCloseConnections`: it tracks every TCP connection with a listener of its
+    // own, WebSockets included. ProtocolWsAdapter ends the HTTP connections at shutdown.
   });
   app.useLogger(app.get(GatehouseLogger));
   app.useBodyParser('json', { limit: BODY_LIMIT });

@@ -62,32 +62,47 @@ export function writePrepared(socket: WebSocket, prepared: PreparedFrame): void 
   const stream = internals._socket;
   const sender = internals._sender;
   if (stream && sender && sender._state === 0 && sender._queue.length === 0) {
-    corkUntilNextTurn(stream);
+    batchWithinTurn(stream);
     stream.write(prepared.frame);
     return;
   }
   socket.send(prepared.payload, { binary: prepared.binary });
 }
 
+/** Counts event-loop turns in which something was written; see `batchWithinTurn`. */
+let turn = 0;
+let turnEndScheduled = false;
+const lastTurn = new WeakMap<Duplex, number>();
 const corked: Duplex[] = [];
-let flushScheduled = false;
 
 /**
- * Holds a socket's writes until the event loop's next turn, so that every message a
- * socket is sent while one batch of inbound frames is handled leaves in one system call
- * instead of one each. Order is kept: later writes, ws's own included, queue behind.
+ * A socket's first message in a turn of the event loop goes out at once: one write, no
+ * extra bookkeeping, which is the whole cost of a fan-out where each socket gets one
+ * message. From its second message in the same turn on (a burst of inbound frames handled
+ * together), the socket is corked until the turn ends, so the rest of the burst leaves in
+ * one system call instead of one each. Order is kept: later writes, ws's own included,
+ * queue behind.
  */
-function corkUntilNextTurn(stream: Duplex): void {
+function batchWithinTurn(stream: Duplex): void {
   if (stream.writableCorked > 0) return;
+  if (lastTurn.get(stream) !== turn) {
+    lastTurn.set(stream, turn);
+    scheduleTurnEnd();
+    return;
+  }
   stream.cork();
   corked.push(stream);
-  if (flushScheduled) return;
-  flushScheduled = true;
-  setImmediate(uncorkAll);
 }
 
-function uncorkAll(): void {
-  flushScheduled = false;
+function scheduleTurnEnd(): void {
+  if (turnEndScheduled) return;
+  turnEndScheduled = true;
+  setImmediate(endTurn);
+}
+
+function endTurn(): void {
+  turnEndScheduled = false;
+  turn++;
   const streams = corked.splice(0);
   for (const stream of streams) stream.uncork();
 }

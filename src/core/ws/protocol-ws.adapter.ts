@@ -75,7 +75,7 @@ export class ProtocolWsAdapter extends WsAdapter {
       this.protocolOfSocket.set(socket, protocol);
       // A socket-level error (reset, bad frame) is followed by 'close'; nothing to do here
       // but keep it from becoming an uncaught 'error' event.
-      socket.on('error', () => undefined);
+      socket.on('error', ignore);
     });
     this.startHeartbeat(server, protocol);
     this.catalog.attachServer(protocol.name, server);
@@ -101,7 +101,7 @@ export class ProtocolWsAdapter extends WsAdapter {
       super.bindMessageHandlers(client, handlers, transform);
       return;
     }
-    const byEvent = new Map(handlers.map((handler) => [handler.message as string, handler]));
+    // A gateway has a handful of handlers: a scan costs less than a Map per connection.
     const { codec } = protocol;
     client.on('message', (raw: RawData, isBinary: boolean) => {
       let routed;
@@ -112,7 +112,7 @@ export class ProtocolWsAdapter extends WsAdapter {
         this.log.error(err);
         return;
       }
-      const handler = routed && byEvent.get(routed.event);
+      const handler = routed && handlers.find((candidate) => candidate.message === routed.event);
       if (!routed || !handler) return;
       let result$: Observable<unknown>;
       try {
@@ -137,6 +137,11 @@ export class ProtocolWsAdapter extends WsAdapter {
     });
   }
 
+  /** ws emits 'close' exactly once, so the plain listener does: `once` would add a wrapper per socket. */
+  override bindClientDisconnect(client: WebSocket, callback: (...args: unknown[]) => void): void {
+    client.on('close', callback);
+  }
+
   private dropSlowConsumer(client: WebSocket, protocol: WsProtocol): void {
     const close = protocol.slowConsumerClose ?? SLOW_CONSUMER;
     client.close(close.code, close.reason);
@@ -144,7 +149,17 @@ export class ProtocolWsAdapter extends WsAdapter {
     setTimeout(() => client.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
   }
 
+  /**
+   * Runs at shutdown once every WebSocket has had its close frame and grace period and been
+   * terminated. Node's server.close() never ends a keep-alive connection that stays busy, so
+   * a backend publishing non-stop would keep the process alive past SIGTERM forever: the
+   * listener stops, then every remaining HTTP connection is closed (a request in flight
+   * gets no answer).
+   */
   override async dispose(): Promise<void> {
+    const httpServer = this.httpServer as Server | undefined;
+    if (httpServer?.listening) httpServer.close();
+    httpServer?.closeAllConnections();
     for (const timer of this.timers) clearInterval(timer);
     this.timers.length = 0;
     if (this.mainListener) {
@@ -199,7 +214,9 @@ export class ProtocolWsAdapter extends WsAdapter {
   }
 
   private async upgrade(route: Route, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
+    // Not a closure: one here would share this call's scope, and so keep the upgrade
+    // request and all its headers alive for as long as the socket is open.
+    socket.on('error', destroySocket);
     if (this.catalog.shuttingDown) {
       reject(socket, { accept: false, status: 503 });
       return;
@@ -243,19 +260,23 @@ export class ProtocolWsAdapter extends WsAdapter {
 
   private startHeartbeat(server: WebSocketServer, protocol: WsProtocol): void {
     const { intervalMs, timeoutMs, close, onPing } = protocol.heartbeat;
-    const states = new Map<WebSocket, PingState>();
+    // Nothing per socket but a state entry: the pong handler is shared, and the passes walk
+    // `server.clients`, which ws itself keeps to the open sockets, so no 'close' listener
+    // is needed to forget a socket.
+    const states = new WeakMap<WebSocket, PingState>();
+    function answered(this: WebSocket): void {
+      const state = states.get(this);
+      if (state) state.awaiting = false;
+    }
     server.on('connection', (socket: WebSocket) => {
-      const state: PingState = { awaiting: false, sentAt: 0 };
-      states.set(socket, state);
-      socket.on('pong', () => {
-        state.awaiting = false;
-      });
-      socket.once('close', () => states.delete(socket));
+      states.set(socket, { awaiting: false, sentAt: 0 });
+      socket.on('pong', answered);
     });
     const ping = setInterval(() => {
       const now = Date.now();
-      for (const [socket, state] of states) {
-        if (state.awaiting || socket.readyState !== socket.OPEN) continue;
+      for (const socket of server.clients) {
+        const state = states.get(socket);
+        if (!state || state.awaiting || socket.readyState !== socket.OPEN) continue;
         state.awaiting = true;
         state.sentAt = now;
         socket.ping();
@@ -266,8 +287,9 @@ export class ProtocolWsAdapter extends WsAdapter {
     const sweep = setInterval(
       () => {
         const now = Date.now();
-        for (const [socket, state] of states) {
-          if (!state.awaiting || now - state.sentAt < timeoutMs) continue;
+        for (const socket of server.clients) {
+          const state = states.get(socket);
+          if (!state?.awaiting || now - state.sentAt < timeoutMs) continue;
           states.delete(socket);
           if (close === null) {
             socket.terminate();
@@ -295,6 +317,12 @@ function toBuffer(raw: RawData): Buffer {
   if (Buffer.isBuffer(raw)) return raw;
   if (Array.isArray(raw)) return Buffer.concat(raw);
   return Buffer.from(raw);
+}
+
+function ignore(): void {}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 function reject(socket: Duplex, verdict: Extract<UpgradeVerdict, { accept: false }>): void {
