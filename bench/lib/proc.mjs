@@ -13,6 +13,24 @@ const CLK_TCK = (() => {
   }
 })();
 
+/**
+ * Runs `node <args>` with its open-file limit raised to the hard limit (thousands of
+ * sockets need thousands of descriptors; many systems start processes at 1024).
+ */
+export function spawnNode(args, options) {
+  return spawn(
+    '/bin/sh',
+    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...args],
+    options,
+  );
+}
+
+/** The hard open-file limit every process started here gets. */
+export function fdHardLimit() {
+  const text = execFileSync('/bin/sh', ['-c', 'ulimit -Hn']).toString().trim();
+  return text === 'unlimited' ? Infinity : Number(text);
+}
+
 export async function freePort() {
   const server = createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -44,7 +62,9 @@ export function rssBytes(pid) {
  * stdout/stderr are kept for diagnosis only.
  */
 export async function startServer(name, script, env, port, readyPath = '/health/ready') {
-  const child = spawn(process.execPath, ['--max-old-space-size=4096', script], {
+  // BENCH_NODE_ARGS reaches every measured server, e.g. "--cpu-prof --cpu-prof-dir=prof".
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawnNode(['--max-old-space-size=4096', ...nodeArgs, script], {
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -9,7 +9,7 @@ const SAMPLE_EVERY = 100;
  * `target` is one server or several (a cluster): subscribers are spread over them
  * round-robin, the publisher uses the first, and CPU is summed over all of them.
  */
-export async function fanout(target, { subscribers, rate, seconds, payloadBytes, max = false }) {
+export async function fanout(target, { subscribers, rate, seconds, payloadBytes, max = false, measure = {} }) {
   const servers = Array.isArray(target) ? target : [target];
   const urlOf = (i) => `ws://127.0.0.1:${servers[i % servers.length].port}/websocket`;
   const cpuTotal = () => servers.reduce((sum, s) => sum + cpuMs(s.pid), 0);
@@ -41,6 +41,9 @@ export async function fanout(target, { subscribers, rate, seconds, payloadBytes,
   sent = 0;
   sampledReceived = 0;
 
+  // `measure.start`/`measure.end` bracket exactly the measured publishes (the cluster
+  // scenario reads Redis' command counters there, connection churn excluded).
+  await measure.start?.();
   const cpu0 = cpuTotal();
   const start = now();
   const end = start + seconds * 1000;
@@ -74,6 +77,7 @@ export async function fanout(target, { subscribers, rate, seconds, payloadBytes,
   await until(() => delivered >= expected, 5000);
   const elapsed = (now() - start) / 1000;
   const cpu = cpuTotal() - cpu0;
+  await measure.end?.();
   await closeAll([publisher, ...subs]);
   const { p50, p99 } = percentiles(latencies);
   return {

@@ -1,8 +1,7 @@
 // Scenario 2: many idle connections. Server RSS per connection and accepted
 // connections per second, the load spread over several generator processes.
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rssBytes } from '../lib/proc.mjs';
+import { rssBytes, spawnNode } from '../lib/proc.mjs';
 
 const PER_WORKER = 5000;
 
@@ -14,7 +13,7 @@ export async function idle(server, { connections }) {
   const start = performance.now();
   for (let left = connections; left > 0; left -= PER_WORKER) {
     const count = Math.min(PER_WORKER, left);
-    const child = spawn(process.execPath, ['bench/lib/idle-worker.mjs', url, String(count), '100'], {
+    const child = spawnNode(['bench/lib/idle-worker.mjs', url, String(count), '100'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     workers.push(child);

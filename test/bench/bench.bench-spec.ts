@@ -8,9 +8,15 @@ import { redisAnswers } from '../helpers/redis.js';
 interface Row {
   scenario: string;
   metric: string;
-  relay: number | null;
+  baseline: number | null;
   gatehouse: number | null;
   ratio: number | null;
+}
+
+interface Report {
+  machine: string;
+  repeat: number;
+  rows: Row[];
 }
 
 const run = promisify(execFile);
@@ -38,7 +44,8 @@ describe('benchmark harness (smoke)', () => {
       env: { ...process.env, GATEHOUSE_MAIN: main },
       maxBuffer: 10 * 1024 * 1024,
     });
-    const rows = JSON.parse(stdout) as Row[];
+    const { machine, rows } = JSON.parse(stdout) as Report;
+    assert.match(machine, /Node v\d+/);
     assert.ok(rows.length >= scenarios.length * 2, 'every scenario reported');
     for (const row of rows) {
       assert.equal(typeof row.gatehouse, 'number', `${row.scenario} / ${row.metric}`);
