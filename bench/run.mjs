@@ -77,11 +77,14 @@ const rows = [];
 function row(scenario, metric, runs, field, target = '') {
   const baseline = median(runs.baseline.map((r) => r[field]));
   const gatehouse = median(runs.candidate.map((r) => r[field]));
-  rows.push({ scenario, metric, baseline, gatehouse, ratio: gatehouse / baseline, target });
+  // The ratio of each alternating pair: how much of the median is noise.
+  const pairs = runs.candidate.map((r, i) => r[field] / runs.baseline[i][field]).filter(Number.isFinite);
+  const spread = pairs.length > 1 ? [Math.min(...pairs), Math.max(...pairs)] : null;
+  rows.push({ scenario, metric, baseline, gatehouse, ratio: gatehouse / baseline, spread, target });
 }
 /** A figure with no baseline of its own. */
 function single(scenario, metric, values, target = '') {
-  rows.push({ scenario, metric, baseline: NaN, gatehouse: median(values), ratio: NaN, target });
+  rows.push({ scenario, metric, baseline: NaN, gatehouse: median(values), ratio: NaN, spread: null, target });
 }
 
 const SCENARIOS = {
@@ -99,6 +102,8 @@ const SCENARIOS = {
       );
       const name = `fan-out ${options.subscribers} subs @ ${options.rate}/s (baseline: relay)`;
       row(name, 'server CPU µs / delivered msg', runs, 'cpuUsPerMsg', '≤ 1.0x');
+      row(name, '  of which user space', runs, 'userUsPerMsg');
+      row(name, '  of which kernel', runs, 'systemUsPerMsg');
       row(name, 'delivered msg/s', runs, 'rate');
       row(name, 'loss', runs, 'loss', '0');
       row(name, 'p50 latency ms', runs, 'p50');
@@ -201,6 +206,7 @@ const SCENARIOS = {
         baseline: median(few.map((r) => r.commands)),
         gatehouse: median(runs.candidate.map((r) => r.commands)),
         ratio: median(runs.candidate.map((r) => r.commands)) / median(few.map((r) => r.commands)),
+        spread: null,
         target: '≈ 1.0x',
       });
     } finally {
@@ -278,8 +284,9 @@ if (flags.json) {
 } else {
   const fmt = (v) =>
     typeof v !== 'number' || Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3);
-  const table = [['scenario', 'metric', 'baseline', 'gatehouse', 'ratio', 'target']].concat(
-    rows.map((r) => [r.scenario, r.metric, fmt(r.baseline), fmt(r.gatehouse), `${fmt(r.ratio)}x`, r.target]),
+  const spread = (r) => (r.spread ? `${r.spread[0].toFixed(2)}–${r.spread[1].toFixed(2)}` : '');
+  const table = [['scenario', 'metric', 'baseline', 'gatehouse', 'ratio', 'pairs', 'target']].concat(
+    rows.map((r) => [r.scenario, r.metric, fmt(r.baseline), fmt(r.gatehouse), `${fmt(r.ratio)}x`, spread(r), r.target]),
   );
   const widths = table[0].map((_, c) => Math.max(...table.map((line) => String(line[c]).length)));
   console.log(`${machine}; medians of ${REPEAT} alternating run(s)`);

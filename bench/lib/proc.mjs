@@ -40,14 +40,18 @@ export async function freePort() {
   return port;
 }
 
-/** User + system CPU time of a process, in milliseconds. */
-export function cpuMs(pid) {
+/** User and system (kernel) CPU time of a process, in milliseconds. */
+export function cpuSplitMs(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name may contain spaces; fields are counted after its closing ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return ((utime + stime) * 1000) / CLK_TCK;
+  return { user: (Number(fields[11]) * 1000) / CLK_TCK, system: (Number(fields[12]) * 1000) / CLK_TCK };
+}
+
+/** User + system CPU time of a process, in milliseconds. */
+export function cpuMs(pid) {
+  const { user, system } = cpuSplitMs(pid);
+  return user + system;
 }
 
 /** Resident set size of a process, in bytes. */

@@ -1,7 +1,7 @@
 // Scenario 1: one publisher, N subscribers on one channel, a fixed publish rate
 // (or as fast as the generator can go). Reports server CPU per delivered message.
 import { closeAll, now, open, openMany, percentiles } from '../lib/clients.mjs';
-import { cpuMs } from '../lib/proc.mjs';
+import { cpuSplitMs } from '../lib/proc.mjs';
 
 const SAMPLE_EVERY = 100;
 
@@ -12,7 +12,8 @@ const SAMPLE_EVERY = 100;
 export async function fanout(target, { subscribers, rate, seconds, payloadBytes, max = false, measure = {} }) {
   const servers = Array.isArray(target) ? target : [target];
   const urlOf = (i) => `ws://127.0.0.1:${servers[i % servers.length].port}/websocket`;
-  const cpuTotal = () => servers.reduce((sum, s) => sum + cpuMs(s.pid), 0);
+  const cpuUser = () => servers.reduce((sum, s) => sum + cpuSplitMs(s.pid).user, 0);
+  const cpuSystem = () => servers.reduce((sum, s) => sum + cpuSplitMs(s.pid).system, 0);
   let delivered = 0;
   let sampledReceived = 0;
   const latencies = [];
@@ -44,7 +45,8 @@ export async function fanout(target, { subscribers, rate, seconds, payloadBytes,
   // `measure.start`/`measure.end` bracket exactly the measured publishes (the cluster
   // scenario reads Redis' command counters there, connection churn excluded).
   await measure.start?.();
-  const cpu0 = cpuTotal();
+  const user0 = cpuUser();
+  const system0 = cpuSystem();
   const start = now();
   const end = start + seconds * 1000;
   if (max) {
@@ -76,7 +78,8 @@ export async function fanout(target, { subscribers, rate, seconds, payloadBytes,
   const expected = sent * subscribers;
   await until(() => delivered >= expected, 5000);
   const elapsed = (now() - start) / 1000;
-  const cpu = cpuTotal() - cpu0;
+  const user = cpuUser() - user0;
+  const system = cpuSystem() - system0;
   await measure.end?.();
   await closeAll([publisher, ...subs]);
   const { p50, p99 } = percentiles(latencies);
@@ -85,7 +88,10 @@ export async function fanout(target, { subscribers, rate, seconds, payloadBytes,
     delivered,
     rate: delivered / elapsed,
     loss: expected === 0 ? 0 : 1 - delivered / expected,
-    cpuUsPerMsg: (cpu * 1000) / Math.max(1, delivered),
+    cpuUsPerMsg: ((user + system) * 1000) / Math.max(1, delivered),
+    // The kernel's part (the socket writes) against the process's own.
+    userUsPerMsg: (user * 1000) / Math.max(1, delivered),
+    systemUsPerMsg: (system * 1000) / Math.max(1, delivered),
     p50,
     p99,
   };
