@@ -9,32 +9,16 @@ import { EventBus } from '../../src/core/bus/event-bus.js';
 import { Store } from '../../src/core/store/store.js';
 import { STATUS_KEY, STATUS_TOPIC } from '../../src/protocols/felix/felix-status.service.js';
 import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
+import { createToken, type FelixMessage } from '../helpers/felix-client.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
-import { RedisProcess, redisSuite, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { KeyWatch, RedisProcess, redisSuite, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
-
-interface Issued {
-  id: string;
-  token: string;
-  public: boolean;
-}
-
-interface ServerMessage {
-  code: number;
-  name: string;
-  data: Record<string, unknown>;
-}
 
 const opened: WsTestClient[] = [];
 
 let nextId = 200_000_000_000_000_000n;
 const snowflake = (): string => String(nextId++);
-
-async function createToken(app: TestApp, body: Record<string, unknown> = {}): Promise<Issued> {
-  const res = await request(app.http).post('/admin/felix/tokens').set(adminAuth).send(body).expect(201);
-  return res.body as Issued;
-}
 
 async function connect(app: TestApp, token: string): Promise<WsTestClient> {
   const client = await WsTestClient.connect(app.ws('/felix'), { headers: { Authorization: token } });
@@ -45,7 +29,7 @@ async function connect(app: TestApp, token: string): Promise<WsTestClient> {
 /** Sends a heartbeat and returns the ACK data, asserting the ACK is the very next frame. */
 async function heartbeat(c: WsTestClient): Promise<Record<string, unknown>> {
   c.send({ code: 20001 });
-  const message = await c.next<ServerMessage>();
+  const message = await c.next<FelixMessage>();
   assert.equal(message.code, 10001, `expected the ACK, got ${JSON.stringify(message).slice(0, 200)}`);
   return message.data;
 }
@@ -70,62 +54,12 @@ async function heartbeatFlood(clients: WsTestClient[], count: number): Promise<R
   const acks: Record<string, unknown>[] = [];
   for (const c of clients) {
     for (let i = 0; i < count; i++) {
-      const message = await c.next<ServerMessage>();
+      const message = await c.next<FelixMessage>();
       assert.equal(message.code, 10001);
       acks.push(message.data);
     }
   }
   return acks;
-}
-
-/**
- * What Redis itself ran on one key, seen through MONITOR: the store is not wrapped or
- * replaced, Redis reports every command it executes, in order.
- */
-class KeyWatch {
-  private readonly seen: string[] = [];
-  private readonly marks = new Map<string, () => void>();
-  private marker = 0;
-
-  private constructor(
-    private readonly monitor: Redis,
-    private readonly probe: Redis,
-    private readonly key: string,
-    private readonly markPrefix: string,
-  ) {
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      const [command, key] = args;
-      if (key === this.key && command !== undefined) this.seen.push(command.toUpperCase());
-      if (key !== undefined) this.marks.get(key)?.();
-    });
-  }
-
-  static async start(url: string, key: string, markPrefix: string): Promise<KeyWatch> {
-    // Neither connection may reconnect: a restarted Redis is watched by a new KeyWatch.
-    const probe = new Redis(url, { retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    const monitor = await probe.monitor();
-    monitor.on('error', () => undefined);
-    return new KeyWatch(monitor, probe, key, markPrefix);
-  }
-
-  count(command: string): number {
-    return this.seen.filter((c) => c === command).length;
-  }
-
-  /** Resolves once every command Redis ran before this call has been seen. */
-  async sync(): Promise<void> {
-    const mark = `${this.markPrefix}mark:${this.marker++}`;
-    const seen = new Promise<void>((resolve) => this.marks.set(mark, resolve));
-    await this.probe.get(mark);
-    await seen;
-    this.marks.delete(mark);
-  }
-
-  stop(): void {
-    this.monitor.disconnect();
-    this.probe.disconnect();
-  }
 }
 
 describe('felix across two instances on one Redis', await redisSuite(), () => {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Engine } from '../../src/core/engine/engine.js';
 import type { CountTarget } from '../../src/core/registry/client-registry.js';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
-import { ADMIN_TOKEN, startApp, type TestApp } from '../helpers/app.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { spawnGateway } from '../helpers/gateway-process.js';
 import {
   admin,
   connectHatsu,
@@ -43,16 +43,6 @@ async function startPair(prefix: string, inspect: Redis): Promise<[TestApp, Test
     what: 'both instances to subscribe to the bus',
   });
   return pair;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 function instanceOf(app: TestApp): string {
@@ -400,20 +390,13 @@ describe('hatsu discovery across two instances', await redisSuite(), () => {
 
   it('stops offering an instance that died without a word (SIGKILL) within the registry TTL', async () => {
     // A real gateway process, so it can die with no shutdown hook at all.
-    const port = await freePort();
-    const main = new URL('../../src/main.js', import.meta.url);
-    child = spawn(process.execPath, [main.pathname], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        REDIS_URL: SHARED_REDIS_URL,
-        REDIS_KEY_PREFIX: prefix,
-        ADMIN_TOKEN,
-        LOG_LEVEL: 'silent',
-      },
-      stdio: 'ignore',
+    const gateway = await spawnGateway({
+      REDIS_URL: SHARED_REDIS_URL,
+      REDIS_KEY_PREFIX: prefix,
+      LOG_LEVEL: 'silent',
     });
+    child = gateway.child;
+    const { port } = gateway;
     // A still holds one socket; the new process has none, so it is offered once it is up.
     await waitFor(async () => (await offered(a)).port === port, {
       what: 'the child instance to be offered',

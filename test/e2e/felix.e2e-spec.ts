@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import type { ClientOptions } from 'ws';
 import { Store } from '../../src/core/store/store.js';
@@ -11,17 +8,13 @@ import { STATUS_KEY } from '../../src/protocols/felix/felix-status.service.js';
 import { FelixService } from '../../src/protocols/felix/felix.service.js';
 import { FELIX_TOKEN_FORMAT, TOKEN_ID } from '../../src/protocols/felix/felix-tokens.js';
 import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
-import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { createToken, type FelixMessage, type FelixToken } from '../helpers/felix-client.js';
+import { freePort } from '../helpers/ports.js';
+import { KeyWatch, RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
 
 // ---- helpers ----------------------------------------------------------------------------
-
-interface Issued {
-  id: string;
-  token: string;
-  public: boolean;
-}
 
 interface AckData {
   receivedAt: number;
@@ -31,23 +24,12 @@ interface AckData {
   uptime: number;
 }
 
-interface ServerMessage {
-  code: number;
-  name: string;
-  data: Record<string, unknown>;
-}
-
 /** Clients opened by the current test; closed after it. */
 const opened: WsTestClient[] = [];
 
 let nextId = 100_000_000_000_000_000n;
 /** A snowflake no other test uses. */
 const snowflake = (): string => String(nextId++);
-
-async function createToken(app: TestApp, body: Record<string, unknown> = {}): Promise<Issued> {
-  const res = await request(app.http).post('/admin/felix/tokens').set(adminAuth).send(body).expect(201);
-  return res.body as Issued;
-}
 
 async function connect(url: string, token: string, options: ClientOptions = {}): Promise<WsTestClient> {
   const client = await WsTestClient.connect(url, { ...options, headers: { Authorization: token, ...options.headers } });
@@ -56,10 +38,10 @@ async function connect(url: string, token: string, options: ClientOptions = {}):
 }
 
 /** The next frame, checked to be a text frame of the `{code, name, data}` shape. */
-async function next(c: WsTestClient): Promise<ServerMessage> {
+async function next(c: WsTestClient): Promise<FelixMessage> {
   const raw = await c.nextRaw();
   assert.equal(raw.isBinary, false, 'Felix frames are text');
-  const message = JSON.parse(raw.data.toString('utf8')) as ServerMessage;
+  const message = JSON.parse(raw.data.toString('utf8')) as FelixMessage;
   assert.deepEqual(Object.keys(message).sort(), ['code', 'data', 'name']);
   return message;
 }
@@ -118,16 +100,6 @@ function call(app: TestApp, method: Method, path: string): request.Test {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 /**
  * `count` heartbeats from each client, all sent before any ACK is read (a flood, not a
  * round trip at a time); resolves with every ACK's data.
@@ -145,54 +117,6 @@ async function heartbeatFlood(clients: WsTestClient[], count: number): Promise<A
   return acks;
 }
 
-/**
- * What Redis itself ran on one key, seen through MONITOR: the store is not wrapped or
- * replaced, Redis reports every command it executes, in order.
- */
-class KeyWatch {
-  private readonly seen: string[] = [];
-  private readonly marks = new Map<string, () => void>();
-  private marker = 0;
-
-  private constructor(
-    private readonly monitor: Redis,
-    private readonly probe: Redis,
-    private readonly key: string,
-    private readonly markPrefix: string,
-  ) {
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      const [command, key] = args;
-      if (key === this.key && command !== undefined) this.seen.push(command.toUpperCase());
-      if (key !== undefined) this.marks.get(key)?.();
-    });
-  }
-
-  static async start(url: string, key: string, markPrefix: string): Promise<KeyWatch> {
-    const probe = new Redis(url);
-    const monitor = await probe.monitor();
-    return new KeyWatch(monitor, probe, key, markPrefix);
-  }
-
-  /** How many times `command` ran on the key so far. */
-  count(command: string): number {
-    return this.seen.filter((c) => c === command).length;
-  }
-
-  /** Resolves once every command Redis ran before this call has been seen. */
-  async sync(): Promise<void> {
-    const mark = `${this.markPrefix}mark:${this.marker++}`;
-    const seen = new Promise<void>((resolve) => this.marks.set(mark, resolve));
-    await this.probe.get(mark);
-    await seen;
-    this.marks.delete(mark);
-  }
-
-  stop(): void {
-    this.monitor.disconnect();
-    this.probe.disconnect();
-  }
-}
-
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((c) => c.close()));
 });
@@ -202,7 +126,7 @@ afterEach(async () => {
 describe('felix', () => {
   let app: TestApp;
   let felix: FelixService;
-  let token: Issued;
+  let token: FelixToken;
 
   before(async () => {
     app = await startApp();
@@ -629,7 +553,7 @@ describe('felix', () => {
 describe('felix on FELIX_PORT', () => {
   let app: TestApp;
   let port: number;
-  let token: Issued;
+  let token: FelixToken;
 
   before(async () => {
     port = await freePort();
@@ -675,7 +599,7 @@ describe('felix on FELIX_PORT', () => {
 
 describe('felix ping sweep (FELIX_PING_INTERVAL_MS=100)', () => {
   let app: TestApp;
-  let token: Issued;
+  let token: FelixToken;
 
   before(async () => {
     app = await startApp({ FELIX_PING_INTERVAL_MS: '100' });
@@ -711,7 +635,7 @@ describe('felix heartbeats with the Redis engine', await redisSuite(), () => {
   let redis: RedisProcess;
   let watch: KeyWatch;
   let app: TestApp;
-  let token: Issued;
+  let token: FelixToken;
 
   before(async () => {
     // A Redis of this suite's own: MONITOR slows a server down for everyone using it.

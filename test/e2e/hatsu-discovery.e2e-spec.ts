@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { get, type IncomingMessage } from 'node:http';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { HatsuClient, putSession, putUser } from '../helpers/hatsu-client.js';
 import { request } from '../helpers/jac-client.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+import { freePort } from '../helpers/ports.js';
 
 /** `GET path` with a Host header of our choosing (fetch does not let a caller set it). */
 async function getWithHost(app: TestApp, path: string, host: string): Promise<unknown> {

@@ -3,22 +3,11 @@
 // docs/protocols/fates.md's validation table says, or `ready`. Frames after identify are only
 // counted: a ping behind each proves the socket read it and stayed open with nothing sent.
 import assert from 'node:assert/strict';
-import { isUtf8 } from 'node:buffer';
-import { after, before, describe, it } from 'node:test';
-import { startApp, type TestApp } from '../helpers/app.js';
+import { describe } from 'node:test';
 import { FatesClient, FLAMEPAW_PATH, postEvent, setToken, V2_PATH, vote } from '../e2e/fates-helpers.js';
-import {
-  addCommonSecrets,
-  assertHeapReturned,
-  assertLive,
-  assertNoConnectionsLeft,
-  FUZZ_ENV,
-  fuzzTimeout,
-} from './fuzz-env.js';
+import { FUZZ_ENV, fuzzSuite, type FuzzSuite } from './fuzz-env.js';
 import {
   frameAt,
-  fuzzFrameCount,
-  fuzzSeed,
   Obj,
   randomText,
   randomValue,
@@ -32,13 +21,12 @@ import {
   collect,
   expectQuiet,
   floodedSocket,
-  FuzzSocket,
-  FuzzStats,
-  heapUsedAfterGc,
-  runLanes,
-  Scanner,
+  isObject,
+  LaneSessions,
+  transportClose,
   withPingFlood,
   type Expectation,
+  type FuzzSocket,
   type Ignorable,
   type Matcher,
   type Message,
@@ -160,10 +148,6 @@ function fatesModel(): ProtocolModel {
 
 const CONTROL_KEYS = 'code,detail,ts,requests_remaining,control';
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** A control payload: exactly the five keys in order, one per frame, no \x1f, ts now in whole seconds. */
 function control(message: Message): Record<string, unknown> | null {
   const body = message.json;
@@ -224,8 +208,8 @@ interface Admitted {
 function predictIdentify(frame: FuzzFrame, era: Era): { expected: Expectation; admitted?: Admitted } {
   // A ping flood carries no identify: the lane identifies plainly after it.
   if (frame.pingOnly) return { expected: readyExpectation(false), admitted: { sendAll: false } };
-  if (frame.data.length > LIMIT) return { expected: { replies: [], close: [1009] } };
-  if (!frame.binary && !isUtf8(frame.data)) return { expected: { replies: [], close: [1007] } };
+  const transport = transportClose(frame, LIMIT);
+  if (transport) return { expected: transport };
   const text = frame.data.toString('utf8');
   let body: unknown;
   try {
@@ -320,9 +304,7 @@ function readyExpectation(sendAll: boolean): Expectation {
 /** After identify every frame is only counted: nothing answered; transport limits still close. */
 function predictSession(frame: FuzzFrame): Expectation {
   if (frame.pingOnly) return { replies: [] };
-  if (frame.data.length > LIMIT) return { replies: [], close: [1009] };
-  if (!frame.binary && !isUtf8(frame.data)) return { replies: [], close: [1007] };
-  return { replies: [] };
+  return transportClose(frame, LIMIT) ?? { replies: [] };
 }
 
 // ---- the run ------------------------------------------------------------------------------------
@@ -337,9 +319,8 @@ async function nextEvents(client: FatesClient): Promise<unknown[]> {
 }
 
 /** Opens a socket and checks the identity payload that comes first. */
-async function openFates(app: TestApp, lane: number, scanner: Scanner, stats: FuzzStats): Promise<FuzzSocket> {
-  const socket = await FuzzSocket.open(app.ws(PATHS[lane] as string));
-  stats.connections++;
+async function openFates(fuzz: FuzzSuite, lane: number): Promise<FuzzSocket> {
+  const socket = await fuzz.open(PATHS[lane] as string);
   const first = await socket.next();
   assert.ok(first?.kind === 'message', 'the identity payload comes first');
   const text = first.data.toString('utf8');
@@ -348,118 +329,85 @@ async function openFates(app: TestApp, lane: number, scanner: Scanner, stats: Fu
     body !== null && body['code'] === 'identity' && body['requests_remaining'] === -1,
     `identity payload: ${text}`,
   );
-  assert.equal(scanner.scan(text), null);
+  assert.equal(fuzz.scanner.scan(text), null);
   return socket;
 }
 
 describe('fuzz: Fates (/api/ws, /flamepaw/ws, /api/flamepaw/ws, /api/dragon/ws)', () => {
-  const seed = fuzzSeed();
-  const count = fuzzFrameCount();
   const model = fatesModel();
-  const scanner = new Scanner();
-  const stats = new FuzzStats('fates', seed);
-  const notes: string[] = [];
-  let app: TestApp;
-  let heapBefore = 0;
-
-  before(async () => {
-    console.log(`[fuzz] fates: FUZZ_SEED=${seed} FUZZ_FRAMES=${count}`);
-    app = await startApp(FUZZ_ENV);
-    await setToken(app, 'bots', BOT.id, BOT.token);
-    await setToken(app, 'servers', SERVER.id, SERVER.token);
-    addCommonSecrets(scanner);
-    scanner.addSecret(BOT.token);
-    scanner.addSecret(SERVER.token);
-    heapBefore = heapUsedAfterGc();
+  const fuzz = fuzzSuite('fates', {
+    prepare: async (app, scanner) => {
+      await setToken(app, 'bots', BOT.id, BOT.token);
+      await setToken(app, 'servers', SERVER.id, SERVER.token);
+      scanner.addSecret(BOT.token);
+      scanner.addSecret(SERVER.token);
+    },
   });
+  const { seed, scanner, stats } = fuzz;
+  const sessions = new LaneSessions<FuzzSocket>((socket) => socket.close());
 
-  after(async () => {
-    stats.finishedAt ||= Date.now();
-    console.log(stats.report());
-    for (const note of notes) console.log(note);
-    await app.close();
-  });
-
-  it(
-    'answers every generated frame only as docs/protocols/fates.md documents',
-    { timeout: fuzzTimeout(count) },
-    async () => {
-      const sessions = new Map<number, FuzzSocket>();
-      const drop = async (lane: number): Promise<void> => {
-        const socket = sessions.get(lane);
-        sessions.delete(lane);
-        await socket?.close();
-      };
-      await runLanes(LANES, count, async (lane, index) => {
-        const started = performance.now();
-        const era = eraOf(lane);
-        const frame = frameAt(seed, model, index);
-        if (frame.phase === 'identify') {
-          const socket = await openFates(app, lane, scanner, stats);
-          const { expected, admitted } = predictIdentify(frame, era);
-          socket.sendFrame(frame);
-          // Only pings so far: identify now, so the flood is followed by a real answer.
-          if (frame.pingOnly) socket.send(JSON.stringify({ id: BOT.id, token: BOT.token, bot: true }));
-          let outcome = await collect(socket, withPingFlood(frame, expected), scanner, { ignorable });
-          if (admitted && !outcome.failure && !outcome.closed) {
-            // Identified: nothing more may come (no events were published), and the socket stays open.
-            const quiet = await expectQuiet(socket, withPingFlood(frame, { replies: [] }), scanner, ignorable);
-            if (quiet.failure) outcome = quiet;
-          }
-          stats.record(frame, outcome, performance.now() - started);
-          if (admitted && !outcome.failure && !outcome.closed && !floodedSocket(frame)) {
-            // An identified socket becomes the lane's session, for the next counted frames.
-            await drop(lane);
-            sessions.set(lane, socket);
-          } else {
-            await socket.close();
-          }
-          return;
-        }
-        let socket = sessions.get(lane);
-        let expected = predictSession(frame);
-        if (!socket || socket.closed) {
-          const rng = rngFor(seed, 'fates-session', index);
-          const sendAll = rng.chance(0.5);
-          socket = await openFates(app, lane, scanner, stats);
-          sessions.set(lane, socket);
-          socket.send(
-            JSON.stringify({ id: BOT.id, token: BOT.token, bot: true, send_all: sendAll, send_none: rng.chance(0.3) }),
-          );
-          const ready = readyExpectation(sendAll);
-          if (expected.close) {
-            // A frame the transport refuses would race the identify: read `ready` first.
-            const admitted = await collect(socket, ready, scanner, { ignorable });
-            assert.equal(admitted.failure, undefined, admitted.failure);
-          } else {
-            // Sent right behind the identify: counted once it succeeds, never answered.
-            expected = ready;
-          }
-        }
+  fuzz.itAnswersEveryFrame({
+    lanes: LANES,
+    frame: async (lane, index) => {
+      const started = performance.now();
+      const era = eraOf(lane);
+      const frame = frameAt(seed, model, index);
+      if (frame.phase === 'identify') {
+        const socket = await openFates(fuzz, lane);
+        const { expected, admitted } = predictIdentify(frame, era);
         socket.sendFrame(frame);
+        // Only pings so far: identify now, so the flood is followed by a real answer.
+        if (frame.pingOnly) socket.send(JSON.stringify({ id: BOT.id, token: BOT.token, bot: true }));
         let outcome = await collect(socket, withPingFlood(frame, expected), scanner, { ignorable });
-        if (!outcome.failure && !outcome.closed && !expected.close) {
-          outcome = await expectQuiet(socket, withPingFlood(frame, { replies: [] }), scanner, ignorable);
+        if (admitted && !outcome.failure && !outcome.closed) {
+          // Identified: nothing more may come (no events were published), and the socket stays open.
+          const quiet = await expectQuiet(socket, withPingFlood(frame, { replies: [] }), scanner, ignorable);
+          if (quiet.failure) outcome = quiet;
         }
         stats.record(frame, outcome, performance.now() - started);
-        if (outcome.closed || outcome.failure || floodedSocket(frame)) await drop(lane);
-      });
-      stats.finishedAt = Date.now();
-      await Promise.all([...sessions.keys()].map(drop));
-      assert.equal(stats.frames, count);
-      assert.equal(stats.failures.length, 0, stats.failureReport());
-      for (const kind of ['close:1009', 'close:1007', 'close:4004', 'reply:ready', 'none']) {
-        if (count >= 1000)
-          assert.ok(
-            [...stats.outcomes.keys()].some((k) => k.startsWith(kind)),
-            `no frame ended as ${kind}`,
-          );
+        if (admitted && !outcome.failure && !outcome.closed && !floodedSocket(frame)) {
+          // An identified socket becomes the lane's session, for the next counted frames.
+          await sessions.drop(lane);
+          sessions.set(lane, socket);
+        } else {
+          await socket.close();
+        }
+        return;
       }
+      let socket = sessions.get(lane);
+      let expected = predictSession(frame);
+      if (!socket || socket.closed) {
+        const rng = rngFor(seed, 'fates-session', index);
+        const sendAll = rng.chance(0.5);
+        socket = await openFates(fuzz, lane);
+        sessions.set(lane, socket);
+        socket.send(
+          JSON.stringify({ id: BOT.id, token: BOT.token, bot: true, send_all: sendAll, send_none: rng.chance(0.3) }),
+        );
+        const ready = readyExpectation(sendAll);
+        if (expected.close) {
+          // A frame the transport refuses would race the identify: read `ready` first.
+          const admitted = await collect(socket, ready, scanner, { ignorable });
+          assert.equal(admitted.failure, undefined, admitted.failure);
+        } else {
+          // Sent right behind the identify: counted once it succeeds, never answered.
+          expected = ready;
+        }
+      }
+      socket.sendFrame(frame);
+      let outcome = await collect(socket, withPingFlood(frame, expected), scanner, { ignorable });
+      if (!outcome.failure && !outcome.closed && !expected.close) {
+        outcome = await expectQuiet(socket, withPingFlood(frame, { replies: [] }), scanner, ignorable);
+      }
+      stats.record(frame, outcome, performance.now() - started);
+      if (outcome.closed || outcome.failure || floodedSocket(frame)) await sessions.drop(lane);
     },
-  );
+    finish: () => sessions.dropAll(),
+    reached: ['close:1009', 'close:1007', 'close:4004', 'reply:ready', 'none'],
+    byPrefix: true,
+  });
 
-  it('afterwards: the process is up, healthy clients of both eras get their events, no fuzz socket is left, the heap came back', async () => {
-    await assertLive(app);
+  fuzz.itRecovers('healthy clients of both eras get their events', async (app) => {
     const { client: v2 } = await FatesClient.ready(app, V2_PATH, { id: BOT.id, token: BOT.token });
     const { client: flamepaw } = await FatesClient.ready(app, FLAMEPAW_PATH, {
       id: SERVER.id,
@@ -474,8 +422,5 @@ describe('fuzz: Fates (/api/ws, /flamepaw/ws, /api/flamepaw/ws, /api/dragon/ws)'
     assert.equal(envelope.chan, `server-${SERVER.id}`);
     assert.equal(envelope.dat.m.eid, serverEid);
     await Promise.all([v2.close(), flamepaw.close()]);
-    await assertNoConnectionsLeft(app);
-    notes.push(assertHeapReturned('fates', heapBefore));
-    notes.push(`[fuzz] fates: ${scanner.scanned} server messages scanned for stack traces and secrets`);
   });
 });

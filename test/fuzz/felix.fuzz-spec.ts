@@ -2,24 +2,13 @@
 // 20001) is answered 10001 at once; everything else is ignored, never answered; only
 // transport limits close the socket.
 import assert from 'node:assert/strict';
-import { isUtf8 } from 'node:buffer';
-import { after, before, describe, it } from 'node:test';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
+import { describe, it } from 'node:test';
+import { adminAuth } from '../helpers/app.js';
 import { request } from '../helpers/jac-client.js';
 import { UpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
-import {
-  addCommonSecrets,
-  assertHeapReturned,
-  assertLive,
-  assertNoConnectionsLeft,
-  FUZZ_ENV,
-  FUZZ_MAX_PAYLOAD,
-  fuzzTimeout,
-} from './fuzz-env.js';
+import { FUZZ_MAX_PAYLOAD, fuzzSuite } from './fuzz-env.js';
 import {
   frameAt,
-  fuzzFrameCount,
-  fuzzSeed,
   Obj,
   Raw,
   randomText,
@@ -31,15 +20,15 @@ import {
 } from './generate.js';
 import {
   collect,
-  FuzzSocket,
-  FuzzStats,
-  heapUsedAfterGc,
-  parseOrUndefined,
-  runLanes,
-  Scanner,
   floodedSocket,
+  isObject,
+  LaneSessions,
+  parseOrUndefined,
+  probeAfter,
+  transportClose,
   withPingFlood,
   type Expectation,
+  type FuzzSocket,
   type Matcher,
 } from './harness.js';
 
@@ -149,10 +138,6 @@ function felixModel(): ProtocolModel {
 
 // ---- the oracle: docs/protocols/felix.md ------------------------------------------------------------
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** A `10001` Heartbeat ACK with exactly the documented fields and types. */
 function heartbeatAck(name: string): Matcher {
   return {
@@ -180,8 +165,8 @@ function heartbeatAck(name: string): Matcher {
 /** Only a heartbeat is answered; everything else is ignored (no reply, socket open) unless a transport limit closes it. */
 function predict(frame: FuzzFrame): Expectation {
   if (frame.pingOnly) return { replies: [] };
-  if (frame.data.length > LIMIT) return { replies: [], close: [1009] };
-  if (!frame.binary && !isUtf8(frame.data)) return { replies: [], close: [1007] };
+  const transport = transportClose(frame, LIMIT);
+  if (transport) return transport;
   if (frame.binary) return { replies: [] };
   const body = parseOrUndefined(frame.data.toString('utf8'));
   if (isObject(body) && body['code'] === 20001) return { replies: [heartbeatAck('ack')] };
@@ -193,31 +178,16 @@ function predict(frame: FuzzFrame): Expectation {
 const PROBE = '{"code":20001}';
 
 describe('fuzz: Felix (/felix)', () => {
-  const seed = fuzzSeed();
-  const count = fuzzFrameCount();
   const model = felixModel();
-  const scanner = new Scanner();
-  const stats = new FuzzStats('felix', seed);
-  const notes: string[] = [];
-  let app: TestApp;
-  let heapBefore = 0;
-
-  before(async () => {
-    console.log(`[fuzz] felix: FUZZ_SEED=${seed} FUZZ_FRAMES=${count}`);
-    app = await startApp(FUZZ_ENV);
-    const created = await request(app, 'POST', '/admin/felix/tokens', { headers: adminAuth, body: { token: TOKEN } });
-    assert.equal(created.status, 201, created.text);
-    addCommonSecrets(scanner);
-    scanner.addSecret(TOKEN);
-    heapBefore = heapUsedAfterGc();
+  const fuzz = fuzzSuite('felix', {
+    prepare: async (app, scanner) => {
+      const created = await request(app, 'POST', '/admin/felix/tokens', { headers: adminAuth, body: { token: TOKEN } });
+      assert.equal(created.status, 201, created.text);
+      scanner.addSecret(TOKEN);
+    },
   });
-
-  after(async () => {
-    stats.finishedAt ||= Date.now();
-    console.log(stats.report());
-    for (const note of notes) console.log(note);
-    await app.close();
-  });
+  const { seed, scanner, stats } = fuzz;
+  const sockets = new LaneSessions<FuzzSocket>((socket) => socket.close());
 
   it('refuses every generated Authorization header but the registered token with 403', async () => {
     const headers: string[] = [];
@@ -241,7 +211,7 @@ describe('fuzz: Felix (/felix)', () => {
       );
     }
     for (const header of headers) {
-      const refused = await WsTestClient.connect(app.ws('/felix'), { headers: { Authorization: header } }).then(
+      const refused = await WsTestClient.connect(fuzz.app.ws('/felix'), { headers: { Authorization: header } }).then(
         async (client) => {
           await client.close();
           return null;
@@ -254,49 +224,31 @@ describe('fuzz: Felix (/felix)', () => {
       );
       assert.equal(refused.status, 403);
     }
-    const accepted = await WsTestClient.connect(app.ws('/felix'), { headers: { Authorization: TOKEN } });
+    const accepted = await WsTestClient.connect(fuzz.app.ws('/felix'), { headers: { Authorization: TOKEN } });
     await accepted.close();
   });
 
-  it(
-    'answers every generated frame only as docs/protocols/felix.md documents',
-    { timeout: fuzzTimeout(count) },
-    async () => {
-      const sockets = new Map<number, FuzzSocket>();
-      await runLanes(LANES, count, async (lane, index) => {
-        const started = performance.now();
-        let socket = sockets.get(lane);
-        if (!socket || socket.closed) {
-          socket = await FuzzSocket.open(app.ws('/felix'), { Authorization: TOKEN });
-          stats.connections++;
-          sockets.set(lane, socket);
-        }
-        const frame = frameAt(seed, model, index);
-        const expected = withPingFlood(frame, predict(frame));
-        socket.sendFrame(frame);
-        if (!expected.close) {
-          socket.send(PROBE);
-          expected.replies.push(heartbeatAck('probe'));
-        }
-        const outcome = await collect(socket, expected, scanner);
-        stats.record(frame, outcome, performance.now() - started);
-        if ((outcome.failure || floodedSocket(frame)) && !socket.closed) {
-          socket.ws.terminate();
-          sockets.delete(lane);
-        }
-      });
-      stats.finishedAt = Date.now();
-      await Promise.all([...sockets.values()].map((socket) => socket.close()));
-      assert.equal(stats.frames, count);
-      assert.equal(stats.failures.length, 0, stats.failureReport());
-      for (const kind of ['close:1009', 'close:1007', 'reply:ack', 'none']) {
-        if (count >= 1000) assert.ok((stats.outcomes.get(kind) ?? 0) > 0, `no frame ended as ${kind}`);
+  fuzz.itAnswersEveryFrame({
+    lanes: LANES,
+    frame: async (lane, index) => {
+      const started = performance.now();
+      let socket = sockets.get(lane);
+      if (!socket || socket.closed) {
+        socket = await fuzz.open('/felix', { Authorization: TOKEN });
+        sockets.set(lane, socket);
       }
+      const frame = frameAt(seed, model, index);
+      socket.sendFrame(frame);
+      const expected = probeAfter(socket, withPingFlood(frame, predict(frame)), PROBE, heartbeatAck('probe'));
+      const outcome = await collect(socket, expected, scanner);
+      stats.record(frame, outcome, performance.now() - started);
+      if ((outcome.failure || floodedSocket(frame)) && !socket.closed) sockets.abandon(lane, socket);
     },
-  );
+    finish: () => sockets.dropAll(),
+    reached: ['close:1009', 'close:1007', 'reply:ack', 'none'],
+  });
 
-  it('afterwards: the process is up, a healthy client gets its updates, no fuzz socket is left, the heap came back', async () => {
-    await assertLive(app);
+  fuzz.itRecovers('a healthy client gets its updates', async (app) => {
     const client = await WsTestClient.connect(app.ws('/felix'), { headers: { Authorization: TOKEN } });
     client.send({ code: 20002, data: { users: [], guilds: ['328842643746324481'] } });
     client.send({ code: 20001 });
@@ -312,8 +264,5 @@ describe('fuzz: Felix (/felix)', () => {
       data: { guildID: '328842643746324481', guildData: { id: '328842643746324481', after: 'fuzz' } },
     });
     await client.close();
-    await assertNoConnectionsLeft(app);
-    notes.push(assertHeapReturned('felix', heapBefore));
-    notes.push(`[fuzz] felix: ${scanner.scanned} server messages scanned for stack traces and secrets`);
   });
 });

@@ -1,11 +1,13 @@
 // The fuzz suites' shared machinery: a raw `ws` client that reports messages and the close
 // in order, frame sending (fragments, pings), the reply collector that checks every server
-// message against a protocol's expectations, the output scanner (stack traces, secrets) and
-// the heap measurement.
+// message against a protocol's expectations (with the transport's own closes and the probe
+// behind a frame), the output scanner (stack traces, secrets), each lane's session and the
+// heap measurement.
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import WebSocket, { type RawData } from 'ws';
+import { collectGarbage } from '../helpers/gc.js';
+import { toBuffer } from '../helpers/ws-client.js';
 import { describeFrame, fragmentsOf, type FuzzFrame } from './generate.js';
 
 /** How long any expected reply or close may take before the frame counts as a hang. */
@@ -135,12 +137,6 @@ export class FuzzSocket {
   }
 }
 
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
-}
-
 // ---- expectations -----------------------------------------------------------------------------
 
 /** A decoded server message. */
@@ -196,6 +192,26 @@ export function withPingFlood(frame: FuzzFrame, expected: Expectation): Expectat
   return pingBurst(frame) > MAX_PENDING_AUTO_PONGS ? { ...expected, mayDrop: [1006] } : expected;
 }
 
+/**
+ * Unless the frame is to be closed on, `probe` goes right behind it and `reply` must answer
+ * it: once it has, the socket read the frame, and nothing unexpected came before it.
+ */
+export function probeAfter(socket: FuzzSocket, expected: Expectation, probe: string, reply: Matcher): Expectation {
+  if (expected.close) return expected;
+  socket.send(probe);
+  return { ...expected, replies: [...expected.replies, reply] };
+}
+
+/**
+ * What the transport does before any protocol sees a frame: past the protocol's frame limit
+ * 1009, text that is not UTF-8 1007; null when the frame gets through.
+ */
+export function transportClose(frame: FuzzFrame, limit: number): Expectation | null {
+  if (frame.data.length > limit) return { replies: [], close: [1009] };
+  if (!frame.binary && !isUtf8(frame.data)) return { replies: [], close: [1007] };
+  return null;
+}
+
 /** A message the protocol may send at any moment (Fates flamepaw `ping` controls). */
 export type Ignorable = (message: Message) => boolean;
 
@@ -205,6 +221,11 @@ export const decodeText: Decoder = (event) => {
   const text = event.data.toString('utf8');
   return Promise.resolve({ text, json: parseOrUndefined(text), binary: event.binary });
 };
+
+/** A JSON object: not null, not an array. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 export function parseOrUndefined(text: string): unknown {
   try {
@@ -502,6 +523,43 @@ export class FuzzStats {
   }
 }
 
+/** Each lane's open session (its socket and whatever goes with it), ended with `close`. */
+export class LaneSessions<T> {
+  private readonly open = new Map<number, T>();
+
+  constructor(private readonly close: (session: T) => Promise<void>) {}
+
+  get(lane: number): T | undefined {
+    return this.open.get(lane);
+  }
+
+  set(lane: number, session: T): void {
+    this.open.set(lane, session);
+  }
+
+  /**
+   * Terminates the lane's socket and lets go of its session, so the lane starts over:
+   * whatever is still in flight belongs to the failed frame (or the ping flood may yet have
+   * the socket dropped).
+   */
+  abandon(lane: number, socket: FuzzSocket): void {
+    socket.ws.terminate();
+    this.open.delete(lane);
+  }
+
+  /** Closes the lane's session, if it has one. */
+  async drop(lane: number): Promise<void> {
+    const session = this.open.get(lane);
+    this.open.delete(lane);
+    if (session !== undefined) await this.close(session);
+  }
+
+  /** Closes every lane's session: the end of a run. */
+  async dropAll(): Promise<void> {
+    await Promise.all([...this.open.keys()].map((lane) => this.drop(lane)));
+  }
+}
+
 /** Runs `lanes` workers over frames 0..count-1, frame i on lane i % lanes, each lane in index order. */
 export async function runLanes(
   lanes: number,
@@ -517,19 +575,8 @@ export async function runLanes(
 
 // ---- memory -----------------------------------------------------------------------------------
 
-let gcFn: (() => void) | null = null;
-
-/** A full collection (the runner starts files without --expose-gc; the flag can be set at run time). */
-export function collectGarbage(): void {
-  if (!gcFn) {
-    setFlagsFromString('--expose-gc');
-    gcFn = runInNewContext('gc') as () => void;
-  }
-  for (let i = 0; i < 3; i++) gcFn();
-}
-
 export function heapUsedAfterGc(): number {
-  collectGarbage();
+  collectGarbage(3);
   return process.memoryUsage().heapUsed;
 }
 

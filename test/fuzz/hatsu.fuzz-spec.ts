@@ -2,24 +2,12 @@
 // identified json and zlib sessions (some sent before READY, which queues them). Every close
 // code, reason and message is checked against docs/protocols/hatsu.md.
 import assert from 'node:assert/strict';
-import { isUtf8 } from 'node:buffer';
-import { after, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 import { constants, createInflate, type Inflate } from 'node:zlib';
-import { startApp, type TestApp } from '../helpers/app.js';
 import { connectHatsu, dispatch, putGuild, putSession, putUser } from '../helpers/hatsu-client.js';
-import {
-  addCommonSecrets,
-  assertHeapReturned,
-  assertLive,
-  assertNoConnectionsLeft,
-  FUZZ_ENV,
-  FUZZ_MAX_PAYLOAD,
-  fuzzTimeout,
-} from './fuzz-env.js';
+import { FUZZ_MAX_PAYLOAD, fuzzSuite } from './fuzz-env.js';
 import {
   frameAt,
-  fuzzFrameCount,
-  fuzzSeed,
   Obj,
   Raw,
   randomText,
@@ -33,17 +21,19 @@ import {
 } from './generate.js';
 import {
   collect,
-  FuzzSocket,
-  FuzzStats,
-  heapUsedAfterGc,
+  decodeText,
+  floodedSocket,
+  isObject,
   jsonDepth,
   jsonEqual,
-  runLanes,
-  Scanner,
-  floodedSocket,
+  LaneSessions,
+  parseOrUndefined,
+  probeAfter,
+  transportClose,
   withPingFlood,
   type Decoder,
   type Expectation,
+  type FuzzSocket,
   type Matcher,
   type Message,
 } from './harness.js';
@@ -237,10 +227,6 @@ function hatsuModel(): ProtocolModel {
 
 // ---- the oracle: docs/protocols/hatsu.md ------------------------------------------------------------
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 type Encoding = 'json' | 'zlib';
 
 interface SessionState {
@@ -373,9 +359,9 @@ function presenceOf(body: Record<string, unknown>): unknown {
 }
 
 /** Parsed JSON object of a frame, `invalid` (4002) or a transport close. */
-function interpret(frame: FuzzFrame): { close: number } | { invalid: true } | { value: unknown } {
-  if (frame.data.length > LIMIT) return { close: 1009 };
-  if (!frame.binary && !isUtf8(frame.data)) return { close: 1007 };
+function interpret(frame: FuzzFrame): Expectation | { invalid: true } | { value: unknown } {
+  const transport = transportClose(frame, LIMIT);
+  if (transport) return transport;
   let value: unknown;
   try {
     value = JSON.parse(frame.data.toString('utf8'));
@@ -396,7 +382,7 @@ function predictIdentify(frame: FuzzFrame, f: LaneFixture): { expected: Expectat
   if (frame.pingOnly)
     return { expected: { replies: readySequence(f, 'json') }, session: { encoding: 'json', presences: true } };
   const read = interpret(frame);
-  if ('close' in read) return { expected: { replies: [], close: [read.close] } };
+  if ('replies' in read) return { expected: read };
   if ('invalid' in read || !isObject(read.value)) return { expected: closeWith(CLOSE.invalidPayload) };
   const body = read.value;
   const encoding = body['encoding'] === undefined ? 'json' : body['encoding'];
@@ -415,7 +401,7 @@ function predictIdentify(frame: FuzzFrame, f: LaneFixture): { expected: Expectat
 function predictSession(frame: FuzzFrame, f: LaneFixture, state: SessionState): Expectation {
   if (frame.pingOnly) return { replies: [] };
   const read = interpret(frame);
-  if ('close' in read) return { replies: [], close: [read.close] };
+  if ('replies' in read) return read;
   if ('invalid' in read || !isObject(read.value)) return closeWith(CLOSE.invalidPayload);
   const body = read.value;
   const t = body['t'];
@@ -445,25 +431,14 @@ function predictSession(frame: FuzzFrame, f: LaneFixture, state: SessionState): 
 
 /** Text as it came, or, on a zlib session, each binary message through one inflate context. */
 function decoderFor(encoding: Encoding): { decode: Decoder; close(): void } {
-  if (encoding === 'json') {
-    return {
-      decode: (event) => {
-        const text = event.data.toString('utf8');
-        return Promise.resolve({ text, json: parse(text), binary: event.binary });
-      },
-      close: () => undefined,
-    };
-  }
+  if (encoding === 'json') return { decode: decodeText, close: () => undefined };
   const inflate: Inflate = createInflate();
   let chunks: Buffer[] = [];
   inflate.on('data', (chunk: Buffer) => chunks.push(chunk));
   inflate.on('error', () => undefined);
   return {
     decode: (event) => {
-      if (!event.binary) {
-        const text = event.data.toString('utf8');
-        return Promise.resolve({ text, json: parse(text), binary: false });
-      }
+      if (!event.binary) return decodeText(event);
       const tail = event.data.subarray(-4).toString('hex');
       return new Promise((resolve) => {
         inflate.write(event.data);
@@ -471,20 +446,12 @@ function decoderFor(encoding: Encoding): { decode: Decoder; close(): void } {
           const text = Buffer.concat(chunks).toString('utf8');
           chunks = [];
           // A zlib message that does not end in a sync flush is not as documented: unparseable here.
-          resolve({ text, json: tail === '0000ffff' ? parse(text) : undefined, binary: true });
+          resolve({ text, json: tail === '0000ffff' ? parseOrUndefined(text) : undefined, binary: true });
         });
       });
     },
     close: () => inflate.close(),
   };
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 // ---- the run ------------------------------------------------------------------------------------
@@ -496,137 +463,102 @@ interface LaneSession {
 }
 
 describe('fuzz: hatsu (/hatsu)', () => {
-  const seed = fuzzSeed();
-  const count = fuzzFrameCount();
   const model = hatsuModel();
-  const scanner = new Scanner();
-  const stats = new FuzzStats('hatsu', seed);
-  const notes: string[] = [];
-  let app: TestApp;
-  let heapBefore = 0;
-
-  before(async () => {
-    console.log(`[fuzz] hatsu: FUZZ_SEED=${seed} FUZZ_FRAMES=${count}`);
+  const fuzz = fuzzSuite('hatsu', {
     // The model expects every valid PRESENCE back at once; the budget has its own e2e spec.
-    app = await startApp({ ...FUZZ_ENV, HATSU_PRESENCE_LIMIT: '1000000' });
-    addCommonSecrets(scanner);
-    for (let lane = 0; lane < LANES; lane++) {
-      const f = fixture(lane);
-      await putUser(app, f.user);
-      await putGuild(app, f.guild, [f.user]);
-      await putSession(app, f.session, f.user);
-      scanner.addSecret(f.session);
-    }
-    heapBefore = heapUsedAfterGc();
-  });
-
-  after(async () => {
-    stats.finishedAt ||= Date.now();
-    console.log(stats.report());
-    for (const note of notes) console.log(note);
-    await app.close();
-  });
-
-  it(
-    'answers every generated frame only as docs/protocols/hatsu.md documents',
-    { timeout: fuzzTimeout(count) },
-    async () => {
-      const sessions = new Map<number, LaneSession>();
-      const drop = async (lane: number): Promise<void> => {
-        const current = sessions.get(lane);
-        sessions.delete(lane);
-        if (!current) return;
-        await current.socket.close();
-        current.decoder.close();
-      };
-      await runLanes(LANES, count, async (lane, index) => {
-        const started = performance.now();
+    env: { HATSU_PRESENCE_LIMIT: '1000000' },
+    prepare: async (app, scanner) => {
+      for (let lane = 0; lane < LANES; lane++) {
         const f = fixture(lane);
-        const frame = frameAt(seed, model, index);
-        if (frame.phase === 'identify') {
-          // Every identify frame gets a socket of its own.
-          const socket = await FuzzSocket.open(app.ws('/hatsu'));
-          stats.connections++;
-          const { expected, session } = predictIdentify(frame, f);
-          socket.sendFrame(frame);
-          // Only pings so far: identify now, so the flood is followed by a real answer.
-          if (frame.pingOnly) socket.send(JSON.stringify({ session_id: f.session }));
-          const decoder = decoderFor(session?.encoding ?? 'json');
-          const outcome = await collect(socket, withPingFlood(frame, expected), scanner, { decode: decoder.decode });
-          stats.record(frame, outcome, performance.now() - started);
-          if (session && !outcome.failure && !outcome.closed && !floodedSocket(frame)) {
-            // An identified socket becomes the lane's session, for the next event frames.
-            await drop(lane);
-            sessions.set(lane, { socket, state: session, decoder });
-          } else {
-            await socket.close();
-            decoder.close();
-          }
-          return;
-        }
-        let current = sessions.get(lane);
-        let expected: Expectation;
-        if (!current || current.socket.closed) {
-          // Open a session and send the frame right behind the identify: it waits for READY.
-          const rng = rngFor(seed, 'hatsu-session', index);
-          const state: SessionState = { encoding: rng.chance(0.35) ? 'zlib' : 'json', presences: rng.chance(0.75) };
-          const socket = await FuzzSocket.open(app.ws('/hatsu'));
-          stats.connections++;
-          current = { socket, state, decoder: decoderFor(state.encoding) };
-          sessions.set(lane, current);
-          socket.send(JSON.stringify({ session_id: f.session, encoding: state.encoding, presences: state.presences }));
-          const ownExpectation = predictSession(frame, f, state);
-          const transportClose = ownExpectation.close?.some((code) => code < 4000) ?? false;
-          if (transportClose) {
-            // A frame the transport refuses would race the identify: read READY first.
-            const ready = await collect(socket, { replies: readySequence(f, state.encoding) }, scanner, {
-              decode: current.decoder.decode,
-            });
-            assert.equal(ready.failure, undefined, ready.failure);
-          }
-          expected = transportClose
-            ? ownExpectation
-            : { ...ownExpectation, replies: [...readySequence(f, state.encoding), ...ownExpectation.replies] };
-        } else {
-          expected = predictSession(frame, f, current.state);
-        }
-        const { socket, state, decoder } = current;
-        socket.sendFrame(frame);
-        if (!expected.close) {
-          const marker = `probe-${index}`;
-          socket.send(JSON.stringify({ t: 'HEARTBEAT', s: marker }));
-          expected.replies.push(ack('probe', f, state.encoding, marker));
-        }
-        const outcome = await collect(socket, withPingFlood(frame, expected), scanner, { decode: decoder.decode });
-        stats.record(frame, outcome, performance.now() - started);
-        if (outcome.closed || outcome.failure || floodedSocket(frame)) await drop(lane);
-      });
-      stats.finishedAt = Date.now();
-      await Promise.all([...sessions.keys()].map(drop));
-      assert.equal(stats.frames, count);
-      assert.equal(stats.failures.length, 0, stats.failureReport());
-      for (const kind of [
-        'close:1009',
-        'close:1007',
-        'close:4002',
-        'close:4001',
-        'close:4004',
-        'reply:HELLO+READY+GUILD_INIT',
-        'reply:ack',
-        'reply:presence',
-        'none',
-      ]) {
-        if (count >= 1000)
-          assert.ok(
-            [...stats.outcomes.keys()].some((k) => k.startsWith(kind)),
-            `no frame ended as ${kind}`,
-          );
+        await putUser(app, f.user);
+        await putGuild(app, f.guild, [f.user]);
+        await putSession(app, f.session, f.user);
+        scanner.addSecret(f.session);
       }
     },
-  );
+  });
+  const { seed, scanner, stats } = fuzz;
+  const sessions = new LaneSessions<LaneSession>(async ({ socket, decoder }) => {
+    await socket.close();
+    decoder.close();
+  });
 
-  it('afterwards: the process is up, healthy json and zlib sessions get their events, no fuzz socket is left, the heap came back', async () => {
-    await assertLive(app);
+  fuzz.itAnswersEveryFrame({
+    lanes: LANES,
+    frame: async (lane, index) => {
+      const started = performance.now();
+      const f = fixture(lane);
+      const frame = frameAt(seed, model, index);
+      if (frame.phase === 'identify') {
+        // Every identify frame gets a socket of its own.
+        const socket = await fuzz.open('/hatsu');
+        const { expected, session } = predictIdentify(frame, f);
+        socket.sendFrame(frame);
+        // Only pings so far: identify now, so the flood is followed by a real answer.
+        if (frame.pingOnly) socket.send(JSON.stringify({ session_id: f.session }));
+        const decoder = decoderFor(session?.encoding ?? 'json');
+        const outcome = await collect(socket, withPingFlood(frame, expected), scanner, { decode: decoder.decode });
+        stats.record(frame, outcome, performance.now() - started);
+        if (session && !outcome.failure && !outcome.closed && !floodedSocket(frame)) {
+          // An identified socket becomes the lane's session, for the next event frames.
+          await sessions.drop(lane);
+          sessions.set(lane, { socket, state: session, decoder });
+        } else {
+          await socket.close();
+          decoder.close();
+        }
+        return;
+      }
+      let current = sessions.get(lane);
+      let expected: Expectation;
+      if (!current || current.socket.closed) {
+        // Open a session and send the frame right behind the identify: it waits for READY.
+        const rng = rngFor(seed, 'hatsu-session', index);
+        const state: SessionState = { encoding: rng.chance(0.35) ? 'zlib' : 'json', presences: rng.chance(0.75) };
+        const socket = await fuzz.open('/hatsu');
+        current = { socket, state, decoder: decoderFor(state.encoding) };
+        sessions.set(lane, current);
+        socket.send(JSON.stringify({ session_id: f.session, encoding: state.encoding, presences: state.presences }));
+        const ownExpectation = predictSession(frame, f, state);
+        const refusedByTransport = ownExpectation.close?.some((code) => code < 4000) ?? false;
+        if (refusedByTransport) {
+          // A frame the transport refuses would race the identify: read READY first.
+          const ready = await collect(socket, { replies: readySequence(f, state.encoding) }, scanner, {
+            decode: current.decoder.decode,
+          });
+          assert.equal(ready.failure, undefined, ready.failure);
+        }
+        expected = refusedByTransport
+          ? ownExpectation
+          : { ...ownExpectation, replies: [...readySequence(f, state.encoding), ...ownExpectation.replies] };
+      } else {
+        expected = predictSession(frame, f, current.state);
+      }
+      const { socket, state, decoder } = current;
+      socket.sendFrame(frame);
+      const marker = `probe-${index}`;
+      const probe = JSON.stringify({ t: 'HEARTBEAT', s: marker });
+      expected = probeAfter(socket, expected, probe, ack('probe', f, state.encoding, marker));
+      const outcome = await collect(socket, withPingFlood(frame, expected), scanner, { decode: decoder.decode });
+      stats.record(frame, outcome, performance.now() - started);
+      if (outcome.closed || outcome.failure || floodedSocket(frame)) await sessions.drop(lane);
+    },
+    finish: () => sessions.dropAll(),
+    reached: [
+      'close:1009',
+      'close:1007',
+      'close:4002',
+      'close:4001',
+      'close:4004',
+      'reply:HELLO+READY+GUILD_INIT',
+      'reply:ack',
+      'reply:presence',
+      'none',
+    ],
+    byPrefix: true,
+  });
+
+  fuzz.itRecovers('healthy json and zlib sessions get their events', async (app) => {
     await putUser(app, '79999');
     await putGuild(app, '89999', ['79999']);
     await putSession(app, 'after-fuzz-session-0123456789', '79999');
@@ -638,8 +570,5 @@ describe('fuzz: hatsu (/hatsu)', () => {
       await client.expectNothingPending('after-fuzz');
     }
     await Promise.all([plain.close(), packed.close()]);
-    await assertNoConnectionsLeft(app);
-    notes.push(assertHeapReturned('hatsu', heapBefore));
-    notes.push(`[fuzz] hatsu: ${scanner.scanned} server messages scanned for stack traces and secrets`);
   });
 });

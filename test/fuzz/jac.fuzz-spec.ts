@@ -2,25 +2,14 @@
 // app over real sockets; every reply and close is checked against docs/protocols/jac.md.
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
-import { after, before, describe, it } from 'node:test';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
+import { describe, it } from 'node:test';
+import { adminAuth } from '../helpers/app.js';
 import { connectJac, issueToken, request } from '../helpers/jac-client.js';
-import {
-  addCommonSecrets,
-  assertHeapReturned,
-  assertLive,
-  assertNoConnectionsLeft,
-  FUZZ_ENV,
-  FUZZ_MAX_PAYLOAD,
-  signJacToken,
-  fuzzTimeout,
-} from './fuzz-env.js';
+import { FUZZ_MAX_PAYLOAD, fuzzSuite, signJacToken } from './fuzz-env.js';
 import {
   DEFAULT_SEED,
   fragmentsOf,
   frameAt,
-  fuzzFrameCount,
-  fuzzSeed,
   json,
   Obj,
   randomText,
@@ -33,18 +22,18 @@ import {
 } from './generate.js';
 import {
   collect,
-  FuzzSocket,
-  FuzzStats,
-  heapUsedAfterGc,
+  floodedSocket,
+  isObject,
   jsonDepth,
   jsonEqual,
-  runLanes,
-  Scanner,
+  LaneSessions,
+  probeAfter,
+  transportClose,
+  withPingFlood,
   type Expectation,
+  type FuzzSocket,
   type Matcher,
   type Message,
-  floodedSocket,
-  withPingFlood,
 } from './harness.js';
 
 const PUBLIC_ROOT = 'n::000000000000000000000001';
@@ -279,10 +268,6 @@ interface JacState {
 
 type Entry = { loc: (string | number)[]; msg: string | null };
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** `{"error":[...]}` with exactly these entries, in any order (`msg: null`: any text). */
 function errorReply(name: string, entries: Entry[]): Matcher {
   return {
@@ -335,8 +320,8 @@ function capped(type: string, entries: Entry[]): Entry[] {
 /** What the document says this frame gets, given the socket's state (which it may change). */
 function predict(frame: FuzzFrame, state: JacState, lane: LaneIdentity): Expectation {
   if (frame.pingOnly) return { replies: [] };
-  if (frame.data.length > FUZZ_MAX_PAYLOAD) return { replies: [], close: [1009] };
-  if (!frame.binary && !isUtf8(frame.data)) return { replies: [], close: [1007] };
+  const transport = transportClose(frame, FUZZ_MAX_PAYLOAD);
+  if (transport) return transport;
   if (frame.binary) return { replies: [errorReply('error', [{ loc: [], msg: M.binary }])] };
   let body: unknown;
   try {
@@ -433,29 +418,42 @@ function predict(frame: FuzzFrame, state: JacState, lane: LaneIdentity): Expecta
 const PROBE = '{"type":"connection"}';
 
 describe('fuzz: jac (/websocket)', () => {
-  const seed = fuzzSeed();
-  const count = fuzzFrameCount();
   const model = jacModel();
-  const scanner = new Scanner();
-  const stats = new FuzzStats('jac', seed);
-  let app: TestApp;
-  let heapBefore = 0;
-  const notes: string[] = [];
-
-  before(async () => {
-    console.log(`[fuzz] jac: FUZZ_SEED=${seed} FUZZ_FRAMES=${count}`);
-    app = await startApp(FUZZ_ENV);
-    addCommonSecrets(scanner);
-    for (let lane = 0; lane < LANES; lane++) scanner.addSecret(laneIdentity(lane).token);
-    heapBefore = heapUsedAfterGc();
+  const fuzz = fuzzSuite('jac', {
+    prepare: (_app, scanner) => {
+      for (let lane = 0; lane < LANES; lane++) scanner.addSecret(laneIdentity(lane).token);
+    },
   });
+  const { seed, scanner, stats } = fuzz;
+  const sockets = new LaneSessions<{ socket: FuzzSocket; state: JacState }>((entry) => entry.socket.close());
 
-  after(async () => {
-    stats.finishedAt ||= Date.now();
-    console.log(stats.report());
-    for (const note of notes) console.log(note);
-    await app.close();
-  });
+  /** Opens the lane's socket and checks the connection event that comes first. */
+  async function open(lane: number): Promise<{ socket: FuzzSocket; state: JacState }> {
+    const id = laneIdentity(lane);
+    const authenticated = lane < AUTHENTICATED_LANES;
+    const socket = await fuzz.open(
+      `/websocket?channel_id=${id.channel}`,
+      authenticated ? { Authorization: `Bearer ${id.token}` } : {},
+    );
+    const first = await socket.next();
+    assert.ok(first?.kind === 'message', 'the connection event comes first');
+    const event = JSON.parse(first.data.toString('utf8')) as {
+      data: { client_id: string; root_id: string; channel_id: string };
+    };
+    const problem = scanner.scan(first.data.toString('utf8'));
+    assert.equal(problem, null);
+    assert.equal(event.data.root_id, authenticated ? id.root : PUBLIC_ROOT);
+    assert.equal(event.data.channel_id, id.channel);
+    const state: JacState = {
+      clientId: event.data.client_id,
+      root: event.data.root_id,
+      authenticated,
+      channel: id.channel,
+    };
+    const entry = { socket, state };
+    sockets.set(lane, entry);
+    return entry;
+  }
 
   it('generates the same frames for the same seed, others for another, and the frames it claims to', () => {
     // mulberry32's published first outputs for seed 1: a changed PRNG would silently change every seed.
@@ -491,78 +489,26 @@ describe('fuzz: jac (/websocket)', () => {
     );
   });
 
-  it(
-    `answers every generated frame only as docs/protocols/jac.md documents`,
-    { timeout: fuzzTimeout(count) },
-    async () => {
-      const sockets = new Map<number, { socket: FuzzSocket; state: JacState }>();
-      await runLanes(
-        LANES,
-        count,
-        (() => {
-          const open = async (lane: number): Promise<{ socket: FuzzSocket; state: JacState }> => {
-            const id = laneIdentity(lane);
-            const authenticated = lane < AUTHENTICATED_LANES;
-            const socket = await FuzzSocket.open(
-              app.ws(`/websocket?channel_id=${id.channel}`),
-              authenticated ? { Authorization: `Bearer ${id.token}` } : {},
-            );
-            stats.connections++;
-            const first = await socket.next();
-            assert.ok(first?.kind === 'message', 'the connection event comes first');
-            const event = JSON.parse(first.data.toString('utf8')) as {
-              data: { client_id: string; root_id: string; channel_id: string };
-            };
-            const problem = scanner.scan(first.data.toString('utf8'));
-            assert.equal(problem, null);
-            assert.equal(event.data.root_id, authenticated ? id.root : PUBLIC_ROOT);
-            assert.equal(event.data.channel_id, id.channel);
-            const state: JacState = {
-              clientId: event.data.client_id,
-              root: event.data.root_id,
-              authenticated,
-              channel: id.channel,
-            };
-            const entry = { socket, state };
-            sockets.set(lane, entry);
-            return entry;
-          };
-          return async (lane: number, index: number) => {
-            const started = performance.now();
-            let entry = sockets.get(lane);
-            if (!entry || entry.socket.closed) entry = await open(lane);
-            const { socket, state } = entry;
-            const frame = frameAt(seed, model, index);
-            const expected = withPingFlood(frame, predict(frame, state, laneIdentity(lane)));
-            socket.sendFrame(frame);
-            if (!expected.close) {
-              socket.send(PROBE);
-              expected.replies.push({ ...connectionEvent('probe', state), name: 'probe' });
-            }
-            const outcome = await collect(socket, expected, scanner);
-            stats.record(frame, outcome, performance.now() - started);
-            if ((outcome.failure || floodedSocket(frame)) && !socket.closed) {
-              // Start the lane over: whatever is still in flight belongs to the failed frame (or
-              // the ping flood may yet have the socket dropped).
-              socket.ws.terminate();
-              sockets.delete(lane);
-            }
-          };
-        })(),
-      );
-      stats.finishedAt = Date.now();
-      await Promise.all([...sockets.values()].map((entry) => entry.socket.close()));
-      assert.equal(stats.frames, count);
-      assert.equal(stats.failures.length, 0, stats.failureReport());
-      // The generator reached the interesting corners (a sanity check on the generator, not the server).
-      for (const kind of ['close:1009', 'close:1007', 'reply:error', 'none']) {
-        if (count >= 1000) assert.ok((stats.outcomes.get(kind) ?? 0) > 0, `no frame ended as ${kind}`);
-      }
+  fuzz.itAnswersEveryFrame({
+    lanes: LANES,
+    frame: async (lane, index) => {
+      const started = performance.now();
+      let entry = sockets.get(lane);
+      if (!entry || entry.socket.closed) entry = await open(lane);
+      const { socket, state } = entry;
+      const frame = frameAt(seed, model, index);
+      const predicted = withPingFlood(frame, predict(frame, state, laneIdentity(lane)));
+      socket.sendFrame(frame);
+      const expected = probeAfter(socket, predicted, PROBE, connectionEvent('probe', state));
+      const outcome = await collect(socket, expected, scanner);
+      stats.record(frame, outcome, performance.now() - started);
+      if ((outcome.failure || floodedSocket(frame)) && !socket.closed) sockets.abandon(lane, socket);
     },
-  );
+    finish: () => sockets.dropAll(),
+    reached: ['close:1009', 'close:1007', 'reply:error', 'none'],
+  });
 
-  it('afterwards: the process is up, healthy clients get their events, no fuzz socket is left, the heap came back', async () => {
-    await assertLive(app);
+  fuzz.itRecovers('healthy clients get their events', async (app) => {
     const token = await issueToken(app);
     const signedIn = await connectJac(app, { token });
     const anonymous = await connectJac(app, { channel: 'after-fuzz' });
@@ -576,8 +522,5 @@ describe('fuzz: jac (/websocket)', () => {
     signedIn.ws.send({ type: 'connection' });
     assert.equal((await signedIn.ws.next<{ data: { root_id: string } }>()).data.root_id, token.rootId);
     await Promise.all([signedIn.ws.close(), anonymous.ws.close()]);
-    await assertNoConnectionsLeft(app);
-    notes.push(assertHeapReturned('jac', heapBefore));
-    notes.push(`[fuzz] jac: ${scanner.scanned} server messages scanned for stack traces and secrets`);
   });
 });

@@ -110,17 +110,22 @@ export async function admin(app: TestApp, method: string, path: string, body?: u
   return request(app, method, path, { headers: adminAuth, body });
 }
 
-export async function putUser(app: TestApp, id: string, user: Record<string, unknown> = {}): Promise<void> {
-  const answer = await admin(app, 'PUT', `/admin/hatsu/users/${id}`, {
-    username: `user-${id}`,
+/** A user as `PUT /admin/hatsu/users/:id` takes it: every field set, `fields` overriding. */
+export function userDocument(username: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    username,
     separator: '0001',
     avatar_url: null,
     banner_url: null,
     flags: 0,
     verified: true,
     system: false,
-    ...user,
-  });
+    ...fields,
+  };
+}
+
+export async function putUser(app: TestApp, id: string, user: Record<string, unknown> = {}): Promise<void> {
+  const answer = await admin(app, 'PUT', `/admin/hatsu/users/${id}`, userDocument(`user-${id}`, user));
   assert.equal(answer.status, 204, answer.text);
 }
 

@@ -22,20 +22,35 @@ export interface HttpAnswer {
   /** The body parsed as JSON, or undefined when it is not JSON. */
   json: unknown;
   contentType: string;
+  /** From the request to the whole body read. */
+  ms: number;
 }
 
-/** A plain HTTP request against a test app; `body` is sent as JSON. */
+/**
+ * A plain HTTP request against a test app (or any `http` base); `body` is sent as JSON. With
+ * `timeoutMs`, a server that does not answer in time fails the test instead of stalling it.
+ */
 export async function request(
-  app: TestApp,
+  app: Pick<TestApp, 'http'>,
   method: string,
   path: string,
-  { body, headers = {} }: { body?: unknown; headers?: Record<string, string> } = {},
+  { body, headers = {}, timeoutMs }: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<HttpAnswer> {
-  const res = await fetch(app.http + path, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const started = performance.now();
+  let res: Response;
+  try {
+    res = await fetch(app.http + path, {
+      method,
+      headers: { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    if (timeoutMs !== undefined && err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+      throw new Error(`${method} ${path} did not answer within ${timeoutMs} ms (a hang)`, { cause: err });
+    }
+    throw err;
+  }
   const text = await res.text();
   let json: unknown;
   try {
@@ -43,7 +58,13 @@ export async function request(
   } catch {
     json = undefined;
   }
-  return { status: res.status, text, json, contentType: res.headers.get('content-type') ?? '' };
+  return {
+    status: res.status,
+    text,
+    json,
+    contentType: res.headers.get('content-type') ?? '',
+    ms: performance.now() - started,
+  };
 }
 
 /** `POST /admin/jac/tokens`: a token for a new root (or `rootId`). */

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { freePort } from './ports.js';
 
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -36,16 +38,6 @@ export async function redisSuite(): Promise<{ skip: string | false }> {
 /** A key prefix of its own, so suites sharing one Redis never see each other's keys. */
 export function uniquePrefix(): string {
   return `test-${randomBytes(5).toString('hex')}:`;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 export interface RedisProcessOptions {
@@ -119,5 +111,56 @@ export class RedisProcess {
     if (child.exitCode !== null) return;
     child.kill('SIGKILL');
     await once(child, 'exit');
+  }
+}
+
+/**
+ * What Redis itself ran on one key, seen through MONITOR: the store is not wrapped or
+ * replaced, Redis reports every command it executes, in order.
+ */
+export class KeyWatch {
+  private readonly seen: string[] = [];
+  private readonly marks = new Map<string, () => void>();
+  private marker = 0;
+
+  private constructor(
+    private readonly monitor: Redis,
+    private readonly probe: Redis,
+    private readonly key: string,
+    private readonly markPrefix: string,
+  ) {
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const [command, key] = args;
+      if (key === this.key && command !== undefined) this.seen.push(command.toUpperCase());
+      if (key !== undefined) this.marks.get(key)?.();
+    });
+  }
+
+  static async start(url: string, key: string, markPrefix: string): Promise<KeyWatch> {
+    // Neither connection may reconnect: a restarted Redis is watched by a new KeyWatch.
+    const probe = new Redis(url, { retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    const monitor = await probe.monitor();
+    monitor.on('error', () => undefined);
+    return new KeyWatch(monitor, probe, key, markPrefix);
+  }
+
+  /** How many times `command` ran on the key so far. */
+  count(command: string): number {
+    return this.seen.filter((c) => c === command).length;
+  }
+
+  /** Resolves once every command Redis ran before this call has been seen. */
+  async sync(): Promise<void> {
+    const mark = `${this.markPrefix}mark:${this.marker++}`;
+    const seen = new Promise<void>((resolve) => this.marks.set(mark, resolve));
+    await this.probe.get(mark);
+    await seen;
+    this.marks.delete(mark);
+  }
+
+  stop(): void {
+    this.monitor.disconnect();
+    this.probe.disconnect();
   }
 }

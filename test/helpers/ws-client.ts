@@ -13,36 +13,73 @@ export interface Closed {
   reason: string;
 }
 
+export interface WsTestClientOptions extends ClientOptions {
+  /** How long `next`, `nextRaw` and `waitClose` wait when the call names no time (3 s). */
+  timeoutMs?: number;
+  /** When set, `close` terminates the socket if the close handshake has not finished by then. */
+  closeTimeoutMs?: number;
+}
+
+interface Waiter {
+  resolve: (message: Received) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
 /**
  * A real `ws` client that queues everything it receives, so a spec can await "the
- * next message" or "the close" instead of sleeping.
+ * next message" or "the close" instead of sleeping. After `stream` it keeps nothing:
+ * every message goes to the callback, so thousands of clients (or a firehose) cost the
+ * test process no memory.
  */
 export class WsTestClient {
   private readonly inbox: Received[] = [];
-  private waiters: ((message: Received) => void)[] = [];
-  private readonly closed: Promise<Closed>;
-  private closeInfo: Closed | null = null;
+  private waiters: Waiter[] = [];
+  private sink: ((data: Buffer, isBinary: boolean) => void) | null = null;
+  private info: Closed | null = null;
+  /** Messages received so far, queued, read or streamed. */
+  received = 0;
+  /** Resolves with the close, whichever side started it (1006 when the socket just dropped). */
+  readonly closed: Promise<Closed>;
 
-  private constructor(readonly socket: WebSocket) {
+  private constructor(
+    readonly socket: WebSocket,
+    private readonly timeoutMs: number,
+    private readonly closeTimeoutMs: number | undefined,
+  ) {
     socket.on('message', (data: RawData, isBinary: boolean) => {
       const message = { data: toBuffer(data), isBinary };
+      this.received++;
+      if (this.sink) {
+        this.sink(message.data, isBinary);
+        return;
+      }
       const waiter = this.waiters.shift();
-      if (waiter) waiter(message);
-      else this.inbox.push(message);
+      if (waiter) {
+        clearTimeout(waiter.timer);
+        waiter.resolve(message);
+      } else {
+        this.inbox.push(message);
+      }
     });
     this.closed = new Promise((resolve) => {
       socket.on('close', (code: number, reason: Buffer) => {
-        this.closeInfo = { code, reason: reason.toString() };
-        resolve(this.closeInfo);
+        this.info = { code, reason: reason.toString() };
+        for (const waiter of this.waiters.splice(0)) {
+          clearTimeout(waiter.timer);
+          waiter.reject(closedWhileWaiting(this.info));
+        }
+        resolve(this.info);
       });
     });
     socket.on('error', () => undefined);
   }
 
   /** Opens a socket; rejects with `UpgradeRejected` when the server answers the upgrade with a status. */
-  static connect(url: string, options: ClientOptions = {}): Promise<WsTestClient> {
-    const socket = new WebSocket(url, options);
-    const client = new WsTestClient(socket);
+  static connect(url: string, options: WsTestClientOptions = {}): Promise<WsTestClient> {
+    const { timeoutMs = DEFAULT_TIMEOUT_MS, closeTimeoutMs, ...wsOptions } = options;
+    const socket = new WebSocket(url, wsOptions);
+    const client = new WsTestClient(socket, timeoutMs, closeTimeoutMs);
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(client));
       socket.once('unexpected-response', (_req, res) => {
@@ -56,35 +93,34 @@ export class WsTestClient {
   }
 
   /** The next message as it came. */
-  nextRaw(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Received> {
+  nextRaw(timeoutMs = this.timeoutMs): Promise<Received> {
     const queued = this.inbox.shift();
     if (queued) return Promise.resolve(queued);
-    if (this.closeInfo)
-      return Promise.reject(new Error(`socket closed (${this.closeInfo.code}) while waiting for a message`));
+    if (this.info) return Promise.reject(closedWhileWaiting(this.info));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`no message within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const waiter = (message: Received): void => {
-        clearTimeout(timer);
-        resolve(message);
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          reject(new Error(`no message within ${timeoutMs} ms`));
+        }, timeoutMs),
       };
       this.waiters.push(waiter);
-      void this.closed.then((info) => {
-        if (!this.waiters.includes(waiter)) return;
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        clearTimeout(timer);
-        reject(new Error(`socket closed (${info.code}) while waiting for a message`));
-      });
     });
   }
 
   /** The next text message, JSON-parsed. */
-  async next<T = unknown>(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
+  async next<T = unknown>(timeoutMs = this.timeoutMs): Promise<T> {
     const message = await this.nextRaw(timeoutMs);
     if (message.isBinary) throw new Error('expected a text message, got binary');
     return JSON.parse(message.data.toString('utf8')) as T;
+  }
+
+  /** From now on every message (the queued ones first) goes to `sink`; nothing is kept. */
+  stream(sink: (data: Buffer, isBinary: boolean) => void): void {
+    this.sink = sink;
+    for (const message of this.inbox.splice(0)) sink(message.data, message.isBinary);
   }
 
   /** Messages already received and not yet read. */
@@ -92,12 +128,21 @@ export class WsTestClient {
     return this.inbox.length;
   }
 
+  get isOpen(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /** The close, once there was one. */
+  get closeInfo(): Closed | null {
+    return this.info;
+  }
+
   send(message: unknown): void {
     this.socket.send(typeof message === 'string' || Buffer.isBuffer(message) ? message : JSON.stringify(message));
   }
 
   /** Resolves with the close the server sent (or 1006 when the socket just dropped). */
-  async waitClose(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Closed> {
+  async waitClose(timeoutMs = this.timeoutMs): Promise<Closed> {
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
@@ -111,10 +156,20 @@ export class WsTestClient {
     }
   }
 
+  /** Closes from this side and waits for the close to finish (terminating after `closeTimeoutMs`, when set). */
   async close(): Promise<void> {
     if (this.socket.readyState === WebSocket.CLOSED) return;
     this.socket.close();
-    await this.closed;
+    if (this.closeTimeoutMs === undefined) {
+      await this.closed;
+      return;
+    }
+    try {
+      await this.waitClose(this.closeTimeoutMs);
+    } catch {
+      this.socket.terminate();
+      await this.closed;
+    }
   }
 
   terminate(): void {
@@ -143,7 +198,11 @@ export async function expectUpgradeRejected(url: string, options: ClientOptions 
   throw new Error(`upgrade to ${url} was accepted`);
 }
 
-function toBuffer(data: RawData): Buffer {
+function closedWhileWaiting({ code, reason }: Closed): Error {
+  return new Error(`socket closed (${code}${reason === '' ? '' : ` ${reason}`}) while waiting for a message`);
+}
+
+export function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.from(data);

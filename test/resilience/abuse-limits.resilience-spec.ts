@@ -4,9 +4,10 @@ import type { ClientOptions } from 'ws';
 import { ClientRegistry } from '../../src/core/registry/client-registry.js';
 import { Store } from '../../src/core/store/store.js';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { UpgradeRejected } from '../helpers/ws-client.js';
+import { UpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
 import {
   call,
+  connectPeer,
   fatesBot,
   felixToken,
   figure,
@@ -14,7 +15,6 @@ import {
   openFates,
   openHatsu,
   openJac,
-  Peer,
   snowflake,
 } from './support.js';
 
@@ -33,7 +33,7 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
   let registry: ClientRegistry;
   /** Store calls made, by method: a refused upgrade must not add to them. */
   const storeCalls = new Map<string, number>();
-  const peers: Peer[] = [];
+  const peers: WsTestClient[] = [];
 
   before(async () => {
     app = await startApp({ AUTH_FAILURE_LIMIT: String(LIMIT), AUTH_FAILURE_WINDOW_MS: '60000' });
@@ -68,16 +68,16 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
 
   /** A Fates identify with a wrong token: `invalid_auth`, then 4004. */
   async function fatesFailure(address: string, bot: { id: string }): Promise<void> {
-    const peer = await Peer.connect(app.ws('/api/ws'), from(address));
-    assert.equal((await peer.nextJson<{ code: string }>()).code, 'identity');
+    const peer = await connectPeer(app.ws('/api/ws'), from(address));
+    assert.equal((await peer.next<{ code: string }>()).code, 'identity');
     peer.send({ id: bot.id, token: 'a-guessed-token' });
-    assert.equal((await peer.nextJson<{ code: string }>()).code, 'invalid_auth');
+    assert.equal((await peer.next<{ code: string }>()).code, 'invalid_auth');
     assert.equal((await peer.waitClose()).code, 4004);
   }
 
   /** A hatsu identify with a session id nobody set: 4002 "Invalid authorization". */
   async function hatsuFailure(address: string): Promise<void> {
-    const peer = await Peer.connect(app.ws('/hatsu'), from(address));
+    const peer = await connectPeer(app.ws('/hatsu'), from(address));
     peer.send({ session_id: `guessed-${snowflake()}` });
     assert.deepEqual(await peer.waitClose(), { code: 4002, reason: 'Invalid authorization' });
   }
@@ -92,7 +92,7 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
     const size = registry.size;
     const started = performance.now();
     for (const path of PATHS) {
-      const refused = await Peer.connect(app.ws(path), { ...from(address), headers }).then(
+      const refused = await connectPeer(app.ws(path), { ...from(address), headers }).then(
         async (peer) => {
           await peer.close();
           return null;
@@ -113,10 +113,10 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
     const bot = await fatesBot(app);
     // A malformed identify guesses nothing and is not counted (docs/protocols/fates.md).
     for (let i = 0; i < LIMIT + 1; i++) {
-      const peer = await Peer.connect(app.ws('/api/ws'), from(address));
-      await peer.nextJson();
+      const peer = await connectPeer(app.ws('/api/ws'), from(address));
+      await peer.next();
       peer.send({ id: 'not-a-number', token: 'x' });
-      assert.equal((await peer.nextJson<{ code: string }>()).code, 'invalid_payload');
+      assert.equal((await peer.next<{ code: string }>()).code, 'invalid_payload');
       assert.equal((await peer.waitClose()).code, 4004);
     }
     for (let i = 0; i < LIMIT; i++) await fatesFailure(address, bot);
@@ -139,7 +139,7 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
     const felix = await felixToken(app);
     await fatesFailure(address, bot);
     await hatsuFailure(address);
-    const felixRefused = await Peer.connect(app.ws('/felix'), {
+    const felixRefused = await connectPeer(app.ws('/felix'), {
       ...from(address),
       headers: { Authorization: 'not-a-token' },
     }).catch((err: unknown) => err);

@@ -9,8 +9,10 @@ import { startApp, type TestApp } from '../helpers/app.js';
 import { redisSuite, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
 import { waitFor } from '../helpers/wait.js';
+import type { WsTestClient } from '../helpers/ws-client.js';
 import {
   call,
+  connectPeer,
   fatesBot,
   felixToken,
   figure,
@@ -23,7 +25,6 @@ import {
   openFelix,
   openHatsu,
   openJac,
-  Peer,
   pool,
   size,
   snowflake,
@@ -75,11 +76,11 @@ async function fixtures(app: Gateway): Promise<Fixtures> {
 async function cycle(app: Gateway, f: Fixtures, protocol: Protocol, i: number): Promise<void> {
   const ending = i % 3;
   const pick = <T>(list: T[]): T => list[i % list.length] as T;
-  let peer: Peer;
+  let peer: WsTestClient;
   switch (protocol) {
     case 'jac':
       if (ending === 2) {
-        peer = await Peer.connect(app.ws('/websocket'));
+        peer = await connectPeer(app.ws('/websocket'));
         break;
       }
       // A fresh channel id each time: the channel index must shrink again.
@@ -87,8 +88,8 @@ async function cycle(app: Gateway, f: Fixtures, protocol: Protocol, i: number): 
       break;
     case 'fates':
       if (ending === 2) {
-        peer = await Peer.connect(app.ws(i % 2 === 0 ? '/api/ws' : '/flamepaw/ws'));
-        await peer.next();
+        peer = await connectPeer(app.ws(i % 2 === 0 ? '/api/ws' : '/flamepaw/ws'));
+        await peer.nextRaw();
         const bot = pick(f.bots);
         peer.send({ id: bot.id, token: bot.token, bot: true, send_all: true });
         break;
@@ -97,7 +98,7 @@ async function cycle(app: Gateway, f: Fixtures, protocol: Protocol, i: number): 
       break;
     case 'felix':
       if (ending === 2) {
-        peer = await Peer.connect(app.ws('/felix'), { headers: { Authorization: f.felix.token } });
+        peer = await connectPeer(app.ws('/felix'), { headers: { Authorization: f.felix.token } });
         peer.send({ code: 20002, data: { users: [snowflake()], guilds: [f.felixGuild] } });
         break;
       }
@@ -105,7 +106,7 @@ async function cycle(app: Gateway, f: Fixtures, protocol: Protocol, i: number): 
       break;
     case 'hatsu':
       if (ending === 2) {
-        peer = await Peer.connect(app.ws('/hatsu'));
+        peer = await connectPeer(app.ws('/hatsu'));
         peer.send({ session_id: pick(f.accounts).sessionId, encoding: i % 2 === 0 ? 'zlib' : 'json' });
         break;
       }
@@ -185,11 +186,11 @@ describe('no leaks: connect, identify and disconnect cycles leave nothing behind
 
   it('still serves every protocol afterwards, up to the hatsu session cap', async () => {
     // Abandoned identifies released their place: the cap can be filled by live sessions.
-    const sessions: Peer[] = [];
+    const sessions: WsTestClient[] = [];
     await pool(HATSU_MAX_SESSIONS, 20, async (i) => {
       sessions.push(await openHatsu(app, (f.accounts[i % f.accounts.length] as { sessionId: string }).sessionId));
     });
-    const over = await Peer.connect(app.ws('/hatsu'));
+    const over = await connectPeer(app.ws('/hatsu'));
     over.send({ session_id: (f.accounts[0] as { sessionId: string }).sessionId });
     assert.deepEqual(await over.waitClose(), { code: 4003, reason: 'Too much users on WebSocket' });
     await Promise.all(sessions.map((s) => s.close()));

@@ -5,12 +5,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { startApp, type TestApp } from '../helpers/app.js';
+import { userDocument } from '../helpers/hatsu-client.js';
+import type { HttpAnswer } from '../helpers/jac-client.js';
 import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { unhandledRejections } from '../helpers/rejections.js';
 import { waitFor } from '../helpers/wait.js';
-import { UpgradeRejected } from '../helpers/ws-client.js';
+import { UpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
 import {
   assertCleanUnavailable,
   call,
+  connectPeer,
   fatesBot,
   fatesEvents,
   felixToken,
@@ -21,28 +25,19 @@ import {
   openFelix,
   openHatsu,
   openJac,
-  Peer,
+  readyStatus,
   snowflake,
-  type Answer,
   type Gateway,
 } from './support.js';
 
-const USER = {
-  username: 'someone',
-  separator: '0001',
-  avatar_url: null,
-  banner_url: null,
-  flags: 0,
-  verified: true,
-  system: false,
-};
+const USER = userDocument('someone');
 
 type Protocol = 'fates' | 'felix' | 'hatsu' | 'jac';
 const PROTOCOLS: Protocol[] = ['fates', 'felix', 'hatsu', 'jac'];
 
 /** A listening client whose received messages are reduced to the tags they carry. */
 interface Listener {
-  peer: Peer;
+  peer: WsTestClient;
   tags: Set<string>;
 }
 
@@ -72,11 +67,8 @@ function tagsOf(protocol: Protocol, frame: Buffer): string[] {
 }
 
 describe('Redis stops and comes back under two instances, every protocol', await redisSuite(), () => {
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown): void => {
-    rejections.push(reason);
-  };
-  const peers: Peer[] = [];
+  const rejections = unhandledRejections();
+  const peers: WsTestClient[] = [];
   let redis: RedisProcess;
   let persistDir: string;
   let a: TestApp;
@@ -86,7 +78,7 @@ describe('Redis stops and comes back under two instances, every protocol', await
   const felixGuild = snowflake();
   let hatsu: { userId: string; guildId: string; sessionId: string };
   const jacChannel = `outage-${snowflake()}`;
-  let jacPublisher: Peer;
+  let jacPublisher: WsTestClient;
   /** On each instance, one listening client per protocol. */
   const onA = {} as Record<Protocol, Listener>;
   const onB = {} as Record<Protocol, Listener>;
@@ -94,7 +86,16 @@ describe('Redis stops and comes back under two instances, every protocol', await
   let probes = 0;
   let stoppedAt = 0;
 
-  function listen(protocol: Protocol, peer: Peer): Listener {
+  /** How each protocol's listener is opened, with the credentials of the moment. */
+  const open: Record<Protocol, (app: Gateway) => Promise<WsTestClient>> = {
+    fates: (app) => openFates(app, bot),
+    felix: (app) => openFelix(app, felix.token, [felixGuild]),
+    hatsu: (app) => openHatsu(app, hatsu.sessionId),
+    jac: async (app) => (await openJac(app, { channel: jacChannel })).peer,
+  };
+
+  async function listen(protocol: Protocol, app: Gateway): Promise<Listener> {
+    const peer = await open[protocol](app);
     peers.push(peer);
     const listener: Listener = { peer, tags: new Set() };
     peer.stream((frame) => {
@@ -103,8 +104,18 @@ describe('Redis stops and comes back under two instances, every protocol', await
     return listener;
   }
 
+  /** One listener of each of `protocols` on A, then on B. */
+  async function listenOnBoth(protocols: Protocol[]): Promise<void> {
+    for (const [app, side] of [
+      [a, onA],
+      [b, onB],
+    ] as const) {
+      for (const protocol of protocols) side[protocol] = await listen(protocol, app);
+    }
+  }
+
   /** The admin write of each protocol that fans out to its listeners. */
-  function publish(protocol: Protocol, app: Gateway, tag: string): Promise<Answer> {
+  function publish(protocol: Protocol, app: Gateway, tag: string): Promise<HttpAnswer> {
     switch (protocol) {
       case 'fates':
         return call(app, 'POST', `/admin/fates/bots/${bot.id}/events`, { m: { e: 0 }, ctx: { tag } });
@@ -152,36 +163,24 @@ describe('Redis stops and comes back under two instances, every protocol', await
     return performance.now() - started;
   }
 
-  async function ready(app: Gateway): Promise<number> {
-    return (await call(app, 'GET', '/health/ready', undefined, { auth: false })).status;
-  }
-
   before(async () => {
-    process.on('unhandledRejection', onRejection);
     persistDir = await mkdtemp(join(tmpdir(), 'gatehouse-redis-'));
     redis = await RedisProcess.start({ persistDir });
     const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix(), FATES_RATE_LIMIT: '100000' };
     [a, b] = await Promise.all([startApp(env), startApp(env)]);
-    await waitFor(async () => (await ready(a)) === 200 && (await ready(b)) === 200, { what: 'both instances ready' });
+    await waitFor(async () => (await readyStatus(a)) === 200 && (await readyStatus(b)) === 200, {
+      what: 'both instances ready',
+    });
     bot = await fatesBot(a);
     felix = await felixToken(a);
     hatsu = await hatsuAccount(a);
     const jac = await jacToken(a);
     jacPublisher = (await openJac(a, { token: jac.token })).peer;
     peers.push(jacPublisher);
-    for (const [app, side] of [
-      [a, onA],
-      [b, onB],
-    ] as const) {
-      side.fates = listen('fates', await openFates(app, bot));
-      side.felix = listen('felix', await openFelix(app, felix.token, [felixGuild]));
-      side.hatsu = listen('hatsu', await openHatsu(app, hatsu.sessionId));
-      side.jac = listen('jac', (await openJac(app, { channel: jacChannel })).peer);
-    }
+    await listenOnBoth(PROTOCOLS);
   });
 
   after(async () => {
-    process.off('unhandledRejection', onRejection);
     await Promise.all(peers.map((peer) => peer.close()));
     await Promise.all([a?.close(), b?.close()]);
     await redis?.stop();
@@ -224,7 +223,7 @@ describe('Redis stops and comes back under two instances, every protocol', await
       await waitFor(() => round >= 20, { timeoutMs: 10_000, what: 'traffic to flow' });
       await redis.stop();
       stoppedAt = performance.now();
-      await waitFor(async () => (await ready(a)) === 503 && (await ready(b)) === 503, {
+      await waitFor(async () => (await readyStatus(a)) === 503 && (await readyStatus(b)) === 503, {
         timeoutMs: 5000,
         intervalMs: 20,
         what: 'both instances to report not-ready',
@@ -321,18 +320,18 @@ describe('Redis stops and comes back under two instances, every protocol', await
     const jac = await openJac(a, { channel: jacChannel });
     peers.push(jac.peer);
     // Felix checks its token in the store: 503 at the upgrade.
-    const felixRefused = await Peer.connect(a.ws('/felix'), { headers: { Authorization: felix.token } }).catch(
+    const felixRefused = await connectPeer(a.ws('/felix'), { headers: { Authorization: felix.token } }).catch(
       (err: unknown) => err,
     );
     assert.ok(felixRefused instanceof UpgradeRejected, String(felixRefused));
     assert.equal(felixRefused.status, 503);
     // hatsu cannot look the session up: 1013, try again later.
-    const hatsuPeer = await Peer.connect(b.ws('/hatsu'));
+    const hatsuPeer = await connectPeer(b.ws('/hatsu'));
     hatsuPeer.send({ session_id: hatsu.sessionId });
     assert.deepEqual(await hatsuPeer.waitClose(), { code: 1013, reason: 'Try again later' });
     // Fates cannot check the token: 4500, not 4004 (the credentials are not wrong).
-    const fatesPeer = await Peer.connect(b.ws('/api/ws'));
-    await fatesPeer.nextJson();
+    const fatesPeer = await connectPeer(b.ws('/api/ws'));
+    await fatesPeer.next();
     fatesPeer.send({ id: bot.id, token: bot.token });
     assert.equal((await fatesPeer.waitClose()).code, 4500);
   });
@@ -340,7 +339,7 @@ describe('Redis stops and comes back under two instances, every protocol', await
   it('resumes every protocol across instances once Redis is back, without a restart', async () => {
     await redis.start();
     const restarted = performance.now();
-    await waitFor(async () => (await ready(a)) === 200 && (await ready(b)) === 200, {
+    await waitFor(async () => (await readyStatus(a)) === 200 && (await readyStatus(b)) === 200, {
       timeoutMs: 10_000,
       intervalMs: 20,
       what: 'both instances to be ready again',
@@ -395,7 +394,7 @@ describe('Redis stops and comes back under two instances, every protocol', await
 
   it('closes the sockets whose credentials a Redis that came back empty no longer has; the rest resume', async () => {
     await redis.stop();
-    await waitFor(async () => (await ready(a)) === 503 && (await ready(b)) === 503, {
+    await waitFor(async () => (await readyStatus(a)) === 503 && (await readyStatus(b)) === 503, {
       what: 'both instances to report not-ready',
     });
     await rm(persistDir, { recursive: true, force: true });
@@ -422,45 +421,32 @@ describe('Redis stops and comes back under two instances, every protocol', await
     bot = await fatesBot(a);
     felix = await felixToken(b);
     hatsu = await hatsuAccount(a);
-    for (const [app, side] of [
-      [a, onA],
-      [b, onB],
-    ] as const) {
-      side.fates = listen('fates', await openFates(app, bot));
-      side.felix = listen('felix', await openFelix(app, felix.token, [felixGuild]));
-      side.hatsu = listen('hatsu', await openHatsu(app, hatsu.sessionId));
-    }
+    await listenOnBoth(['fates', 'felix', 'hatsu']);
     for (const protocol of PROTOCOLS) await awaitDelivery(protocol, b, 10_000);
   });
 
-  it('saw no unhandled promise rejection', () => {
-    assert.deepEqual(rejections.map(String), []);
-  });
+  it('saw no unhandled promise rejection', () => rejections.assertNone());
 });
 
 describe('a Redis that stops answering (frozen, connections still open)', await redisSuite(), () => {
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown): void => {
-    rejections.push(reason);
-  };
+  const rejections = unhandledRejections();
   let redis: RedisProcess;
   let pid = 0;
   let app: TestApp;
-  let publisher: Peer;
-  let listener: Peer;
+  let publisher: WsTestClient;
+  let listener: WsTestClient;
   let bot: { id: string; token: string };
   let hatsu: { userId: string; guildId: string; sessionId: string };
   const channel = `frozen-${snowflake()}`;
 
   before(async () => {
-    process.on('unhandledRejection', onRejection);
     redis = await RedisProcess.start();
     const info = new Redis(redis.url);
     pid = Number(/process_id:(\d+)/.exec(await info.info('server'))?.[1]);
     info.disconnect();
     assert.ok(pid > 0);
     app = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix() });
-    await waitFor(async () => (await call(app, 'GET', '/health/ready', undefined, { auth: false })).status === 200, {
+    await waitFor(async () => (await readyStatus(app)) === 200, {
       what: 'the instance to be ready',
     });
     bot = await fatesBot(app);
@@ -470,7 +456,6 @@ describe('a Redis that stops answering (frozen, connections still open)', await 
   });
 
   after(async () => {
-    process.off('unhandledRejection', onRejection);
     if (pid > 0) process.kill(pid, 'SIGCONT');
     await Promise.all([publisher?.close(), listener?.close()]);
     await app?.close();
@@ -503,26 +488,24 @@ describe('a Redis that stops answering (frozen, connections still open)', await 
     assert.ok(slowest < 6000, `an answer took ${Math.round(slowest)} ms`);
     // A socket publish still reaches the sockets of this instance at once.
     publisher.send({ type: 'channel', channel_ids: [channel], data: { frozen: 'local' } });
-    assert.deepEqual(await listener.nextJson(2000), { frozen: 'local' });
+    assert.deepEqual(await listener.next(2000), { frozen: 'local' });
     assert.ok(performance.now() - frozen < 10_000);
   });
 
   it('resumes when Redis answers again', async () => {
     process.kill(pid, 'SIGCONT');
     const resumed = performance.now();
-    await waitFor(async () => (await call(app, 'GET', '/health/ready', undefined, { auth: false })).status === 200, {
+    await waitFor(async () => (await readyStatus(app)) === 200, {
       timeoutMs: 10_000,
       what: 'the instance to be ready again',
     });
     figure('redis-faults', 'ready_after_unfreeze', performance.now() - resumed, 'ms');
     const notify = await call(app, 'POST', '/admin/jac/notify', { channel_ids: [channel], data: { back: true } });
     assert.equal(notify.status, 202, notify.text);
-    assert.deepEqual(await listener.nextJson(), { back: true });
+    assert.deepEqual(await listener.next(), { back: true });
     const event = await call(app, 'POST', `/admin/fates/bots/${bot.id}/events`, { m: { e: 0 }, ctx: {} });
     assert.equal(event.status, 202, event.text);
   });
 
-  it('saw no unhandled promise rejection', () => {
-    assert.deepEqual(rejections.map(String), []);
-  });
+  it('saw no unhandled promise rejection', () => rejections.assertNone());
 });

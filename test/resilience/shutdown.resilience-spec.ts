@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startApp, type TestApp } from '../helpers/app.js';
+import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { userDocument } from '../helpers/hatsu-client.js';
 import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
+import type { WsTestClient } from '../helpers/ws-client.js';
 import {
   call,
+  connectPeer,
   expectStatus,
   fatesBot,
   fatesEvents,
@@ -16,12 +20,10 @@ import {
   openFelix,
   openHatsu,
   openJac,
-  Peer,
   pool,
+  readyStatus,
   size,
   snowflake,
-  spawnGateway,
-  type GatewayProcess,
 } from './support.js';
 
 /** Clients per protocol (CI size; a soak run raises it). */
@@ -36,7 +38,7 @@ const EXIT_MARGIN_MS = 2000;
 
 interface Client {
   protocol: string;
-  peer: Peer;
+  peer: WsTestClient;
 }
 
 describe(
@@ -69,7 +71,7 @@ describe(
         SHUTDOWN_GRACE_MS: String(GRACE_MS),
         FATES_RATE_LIMIT: '1000000',
       });
-      await waitFor(async () => (await call(gw, 'GET', '/health/ready', undefined, { auth: false })).status === 200, {
+      await waitFor(async () => (await readyStatus(gw)) === 200, {
         timeoutMs: 10_000,
         what: 'the gateway to be ready',
       });
@@ -117,21 +119,9 @@ describe(
           felixRev.set(guild, Math.max(felixRev.get(guild) ?? -1, r));
         }),
         settle(
-          call(
-            gw,
-            'PUT',
-            `/admin/hatsu/users/${account.userId}`,
-            {
-              username: `rev-${r}`,
-              separator: '0001',
-              avatar_url: null,
-              banner_url: null,
-              flags: r,
-              verified: true,
-              system: false,
-            },
-            { timeoutMs: 3000 },
-          ),
+          call(gw, 'PUT', `/admin/hatsu/users/${account.userId}`, userDocument(`rev-${r}`, { flags: r }), {
+            timeoutMs: 3000,
+          }),
           () => hatsuRev.set(account.userId, Math.max(hatsuRev.get(account.userId) ?? -1, r)),
         ),
         settle(
@@ -271,7 +261,7 @@ describe(
         const fates = await openFates(next, bot, { sendAll: true });
         const replayed = new Set<string>();
         for (;;) {
-          const frame = await fates.next();
+          const frame = (await fates.nextRaw()).data;
           if (frame.toString('utf8').includes('"done_prior"')) break;
           for (const event of fatesEvents(frame)) replayed.add((event['m'] as { eid: string }).eid);
         }
@@ -287,13 +277,13 @@ describe(
         assert.ok((stored.json as { rev: number }).rev >= (felixRev.get(guild) ?? 0), `guild ${guild} went back`);
         // hatsu: the session still identifies, as the latest accepted user, with its guild.
         const account = accounts[g] as { userId: string; guildId: string; sessionId: string };
-        const hatsu = await Peer.connect(next.ws('/hatsu'));
+        const hatsu = await connectPeer(next.ws('/hatsu'));
         hatsu.send({ session_id: account.sessionId });
-        assert.equal((await hatsu.nextJson<{ t: string }>()).t, 'HELLO');
-        const ready = await hatsu.nextJson<{ t: string; d: { flags: number } }>();
+        assert.equal((await hatsu.next<{ t: string }>()).t, 'HELLO');
+        const ready = await hatsu.next<{ t: string; d: { flags: number } }>();
         assert.equal(ready.t, 'READY');
         assert.ok(ready.d.flags >= (hatsuRev.get(account.userId) ?? 0), `user ${account.userId} went back`);
-        const init = await hatsu.nextJson<{ t: string; d: { _id: string } }>();
+        const init = await hatsu.next<{ t: string; d: { _id: string } }>();
         assert.deepEqual([init.t, init.d._id], ['GUILD_INIT', account.guildId]);
         await hatsu.close();
       }

@@ -5,6 +5,7 @@ import { ClientRegistry } from '../../src/core/registry/client-registry.js';
 import type { Connection } from '../../src/core/registry/connection.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { waitFor } from '../helpers/wait.js';
+import type { WsTestClient } from '../helpers/ws-client.js';
 import {
   expectStatus,
   fatesBot,
@@ -22,7 +23,6 @@ import {
   size,
   snowflake,
   type Memory,
-  type Peer,
 } from './support.js';
 
 /** Small, so the cut-off comes after a few MiB whatever the kernel buffers between the two ends. */
@@ -45,7 +45,7 @@ interface Scenario {
   owns(connection: Connection): boolean;
   setup(): Promise<void>;
   /** A live client (identified, listening), the `i`th of its role. */
-  open(i: number, role: 'slow' | 'healthy'): Promise<Peer>;
+  open(i: number, role: 'slow' | 'healthy'): Promise<WsTestClient>;
   publish(seq: number, pad: string): Promise<void>;
   /** The sequence numbers one received frame carries. */
   seqs(frame: Buffer): number[];
@@ -54,7 +54,7 @@ interface Scenario {
 describe('slow consumers are cut off without costing memory or anyone else', () => {
   let app: TestApp;
   let registry: ClientRegistry;
-  const peers: Peer[] = [];
+  const peers: WsTestClient[] = [];
 
   before(async () => {
     app = await startApp({
@@ -76,7 +76,11 @@ describe('slow consumers are cut off without costing memory or anyone else', () 
   }
 
   /** Opens a client and returns it with its server-side connection. */
-  async function openTracked(scenario: Scenario, i: number, role: 'slow' | 'healthy'): Promise<[Peer, Connection]> {
+  async function openTracked(
+    scenario: Scenario,
+    i: number,
+    role: 'slow' | 'healthy',
+  ): Promise<[WsTestClient, Connection]> {
     const known = new Set(local(scenario));
     const peer = await scenario.open(i, role);
     peers.push(peer);
@@ -87,9 +91,9 @@ describe('slow consumers are cut off without costing memory or anyone else', () 
 
   async function run(scenario: Scenario): Promise<void> {
     await scenario.setup();
-    const healthy: Peer[] = [];
+    const healthy: WsTestClient[] = [];
     for (let i = 0; i < 2; i++) healthy.push((await openTracked(scenario, i, 'healthy'))[0]);
-    const slow: [Peer, Connection][] = [];
+    const slow: [WsTestClient, Connection][] = [];
     for (let i = 0; i < SLOW_CLIENTS; i++) slow.push(await openTracked(scenario, i, 'slow'));
     for (const [peer] of slow) {
       peer.socket.pause();
