@@ -1,5 +1,6 @@
-import { Controller, Delete, Get, HttpCode, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Query, UseGuards } from '@nestjs/common';
 import { AdminGuard } from '../core/auth/admin.guard.js';
+import { notFound } from '../core/http/http-errors.js';
 import { ClientRegistry } from '../core/registry/client-registry.js';
 import type { ClientInfo } from '../core/registry/connection.js';
 import { ListConnectionsQuery } from './list-connections.query.js';
@@ -53,9 +54,7 @@ export class ConnectionsController {
   @Delete(':clientId')
   @HttpCode(204)
   async close(@Param('clientId') clientId: string): Promise<void> {
-    if (clientId.length > 256 || !(await this.registry.disconnect(clientId))) {
-      throw new NotFoundException({ statusCode: 404, error: 'Not Found', message: 'no such connection' });
-    }
+    if (clientId.length > 256 || !(await this.registry.disconnect(clientId))) throw notFound('no such connection');
   }
 }
 

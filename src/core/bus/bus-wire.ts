@@ -1,3 +1,4 @@
+import { encodeJson, isJsonObject } from '../json.js';
 import type { BusMessage, Target } from './event-bus.js';
 
 /**
@@ -17,7 +18,7 @@ const KINDS: ReadonlySet<string> = new Set<Target['kind']>(['user', 'channel', '
 export function encodeBusMessage(origin: string, message: BusMessage): Buffer {
   const header: Header = { o: origin, t: message.topic, k: message.target.kind };
   if (message.target.kind !== 'all') header.i = message.target.ids;
-  const head = Buffer.from(JSON.stringify(header));
+  const head = encodeJson(header);
   const prefix = Buffer.allocUnsafe(4);
   prefix.writeUInt32BE(head.length, 0);
   return Buffer.concat([prefix, head, message.payload]);
@@ -44,8 +45,8 @@ export function decodeBusMessage(frame: Buffer): { origin: string; message: BusM
 // A frame from another build, or garbage on the channel, must not reach a subscriber
 // as a message with a missing origin or an unknown target kind.
 function asHeader(value: unknown): Header | null {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const { o, t, k, i } = value as Record<string, unknown>;
+  if (!isJsonObject(value)) return null;
+  const { o, t, k, i } = value;
   if (typeof o !== 'string' || typeof t !== 'string' || !isKind(k)) return null;
   if (k === 'all') return { o, t, k };
   if (!Array.isArray(i) || !i.every((id): id is string => typeof id === 'string')) return null;

@@ -1,4 +1,5 @@
-import { BadRequestException, Injectable, type PipeTransform } from '@nestjs/common';
+import { Injectable, type PipeTransform } from '@nestjs/common';
+import { badRequest } from './http-errors.js';
 
 export const SNOWFLAKE = /^[0-9]{1,20}$/;
 
@@ -6,13 +7,7 @@ export const SNOWFLAKE = /^[0-9]{1,20}$/;
 @Injectable()
 export class ParseSnowflakePipe implements PipeTransform<string, string> {
   transform(value: string): string {
-    if (!SNOWFLAKE.test(value)) {
-      throw new BadRequestException({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: ['id: must be a snowflake (1 to 20 digits)'],
-      });
-    }
+    if (!SNOWFLAKE.test(value)) throw badRequest(['id: must be a snowflake (1 to 20 digits)']);
     return value;
   }
 }

@@ -1,4 +1,5 @@
-import { BadRequestException, ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { badRequest } from './http-errors.js';
 
 export interface FieldProblem {
   /** Dotted path of the field (`to.guild_id`). */
@@ -39,7 +40,6 @@ export function createValidationPipe(): ValidationPipe {
     forbidUnknownValues: true,
     transform: true,
     validationError: { target: false, value: false },
-    exceptionFactory: (errors) =>
-      new BadRequestException({ statusCode: 400, error: 'Bad Request', message: fieldMessages(errors) }),
+    exceptionFactory: (errors) => badRequest(fieldMessages(errors)),
   });
 }

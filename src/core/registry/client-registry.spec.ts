@@ -6,7 +6,7 @@ import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
 import { MemoryEventBus } from '../bus/memory-event-bus.js';
 import type { Target } from '../bus/event-bus.js';
 import type { CountTarget } from './client-registry.js';
-import { Connection, type ClientId } from './connection.js';
+import { Connection, type ClientId, type CloseSpec } from './connection.js';
 import { MemoryClientRegistry } from './memory-client-registry.js';
 
 const log = pino({ level: 'silent' });
@@ -330,5 +330,105 @@ describe('MemoryClientRegistry', () => {
     await bus.publish({ topic: 'control', target: { kind: 'user', ids: ['u1'] }, payload: Buffer.from('close') });
     registry.deliver('jac', { kind: 'client', ids: [b.connection.id] }, Buffer.from('still open'));
     assert.equal((await b.client.nextRaw()).data.toString(), 'still open');
+  });
+
+  // ---- revocations ---------------------------------------------------------------
+
+  const REVOKED: CloseSpec = { code: 4004, reason: 'revoked' };
+
+  /** Proves a client is still open and got nothing: a marker must be the very next message. */
+  async function assertUntouched(c: Client): Promise<void> {
+    assert.equal(c.connection.send('marker'), true, 'still open');
+    assert.equal((await c.client.nextRaw()).data.toString(), 'marker');
+  }
+
+  async function withCredential(protocol: string, credential: string | null, { before = false } = {}): Promise<Client> {
+    const c = await open(protocol, 'u1', [], { add: !before });
+    registry.setCredential(c.connection, credential);
+    if (before) registry.add(c.connection);
+    return c;
+  }
+
+  it('revokes every connection of the protocol filed under the credential, with the given close, and no other', async () => {
+    fresh();
+    const first = await withCredential('felix', 'token-1');
+    const second = await withCredential('felix', 'token-1', { before: true });
+    const otherToken = await withCredential('felix', 'token-2');
+    const otherProtocol = await withCredential('hatsu', 'token-1');
+    const none = await withCredential('felix', null);
+
+    await registry.revoke('felix', 'token-1', REVOKED);
+    assert.deepEqual(await first.client.waitClose(), REVOKED);
+    assert.deepEqual(await second.client.waitClose(), REVOKED);
+    for (const c of [otherToken, otherProtocol, none]) await assertUntouched(c);
+  });
+
+  it('lists the live credentials of one protocol, and forgets a connection once it is removed', async () => {
+    fresh();
+    const a = await withCredential('felix', 'token-a');
+    const b = await withCredential('felix', 'token-b');
+    await withCredential('hatsu', 'token-a');
+    const listed = (protocol: string): [string, string[]][] =>
+      registry.credentials(protocol).map(([credential, set]) => [credential, [...set].map((c) => c.id)]);
+    assert.deepEqual(listed('felix'), [
+      ['token-a', [a.connection.id]],
+      ['token-b', [b.connection.id]],
+    ]);
+    assert.equal(a.connection.credential, 'token-a');
+
+    registry.remove(a.connection);
+    registry.setCredential(b.connection, 'token-c');
+    assert.deepEqual(listed('felix'), [['token-c', [b.connection.id]]]);
+    await registry.revoke('felix', 'token-a', REVOKED);
+    await registry.revoke('felix', 'token-b', REVOKED);
+    await assertUntouched(a);
+    await assertUntouched(b);
+    registry.setCredential(b.connection, null);
+    assert.deepEqual(listed('felix'), []);
+  });
+
+  it("leaves credentials out of the admin API's listing", async () => {
+    fresh();
+    const c = await withCredential('felix', 'secret-key');
+    const [info] = await registry.list();
+    assert.equal(info?.id, c.connection.id);
+    assert.equal(JSON.stringify(info).includes('secret-key'), false);
+  });
+
+  it("hands revoked connections to the protocol's own handler instead of closing them", async () => {
+    fresh();
+    const c = await withCredential('hatsu', 'key-1');
+    const handled: [string, CloseSpec][] = [];
+    const stop = registry.onRevoke('hatsu', (connection, close) => handled.push([connection.id, close]));
+    await registry.revoke('hatsu', 'key-1', REVOKED);
+    assert.deepEqual(handled, [[c.connection.id, REVOKED]]);
+    await assertUntouched(c);
+
+    stop();
+    await registry.revoke('hatsu', 'key-1', REVOKED);
+    assert.equal(handled.length, 1);
+    assert.deepEqual(await c.client.waitClose(), REVOKED);
+  });
+
+  it('drops what is not a revocation on its topic', async () => {
+    fresh();
+    const c = await withCredential('felix', 'token-1');
+    for (const payload of ['not json', '[]', '{"protocol":"felix","credential":"token-1"}', '{"protocol":1}']) {
+      await bus.publish({ topic: 'control.revoke', target: { kind: 'all' }, payload: Buffer.from(payload) });
+    }
+    await assertUntouched(c);
+  });
+
+  it("relays the protocol's own topic to its connections, bytes as published", async () => {
+    fresh();
+    const c = await open('jac', 'u1');
+    const other = await open('felix', 'u1');
+    const stop = registry.relay('jac');
+    await bus.publish({ topic: 'jac', target: { kind: 'user', ids: ['u1'] }, payload: Buffer.from('{"x":1}') });
+    assert.equal((await c.client.nextRaw()).data.toString(), '{"x":1}');
+    await assertUntouched(other);
+    stop();
+    await bus.publish({ topic: 'jac', target: { kind: 'all' }, payload: Buffer.from('late') });
+    await assertUntouched(c);
   });
 });

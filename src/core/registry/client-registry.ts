@@ -1,10 +1,25 @@
 import type { Logger as Pino } from 'pino';
 import type { EventBus, Target } from '../bus/event-bus.js';
+import { encodeJson, isJsonObject } from '../json.js';
+import { addToSet, deleteFromSet } from '../set-map.js';
 import { PreparedFrame } from '../ws/prepared-frame.js';
-import type { ClientInfo, Connection } from './connection.js';
+import type { ClientInfo, CloseSpec, Connection } from './connection.js';
 
 const CONTROL_TOPIC = 'control';
 const CLOSE = Buffer.from('close');
+/** Revocations: `{protocol, credential, code, reason}` to every instance. */
+const REVOKE_TOPIC = 'control.revoke';
+
+interface Revocation {
+  protocol: string;
+  credential: string;
+  close: CloseSpec;
+}
+
+/** What an instance does with each of its connections a revocation names (see `onRevoke`). */
+export type RevokeHandler = (connection: Connection, close: CloseSpec) => void;
+
+const closeConnection: RevokeHandler = (connection, close) => connection.close(close);
 
 /**
  * What `count` answers from the size of one index: every connection of a protocol, or
@@ -15,15 +30,17 @@ export type CountTarget = { readonly kind: 'all' } | { readonly kind: 'user' | '
 
 /**
  * Who is connected where. The local part (this instance's connections, indexed by
- * protocol + user and protocol + channel) is the same for every engine; the drivers
- * differ in the cluster-wide view used by the admin API and in where the counts of the
- * other instances come from.
+ * protocol + user, protocol + channel and protocol + credential) is the same for every
+ * engine; the drivers differ in the cluster-wide view used by the admin API and in where
+ * the counts of the other instances come from.
  */
 export abstract class ClientRegistry {
   private readonly byId = new Map<string, Connection>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly byChannel = new Map<string, Set<Connection>>();
+  private readonly byCredential = new Map<string, Set<Connection>>();
   private readonly byProtocol = new Map<string, number>();
+  private readonly revokeHandlers = new Map<string, RevokeHandler>();
   /** Protocols whose counts the other instances can read (see `shareCounts`). */
   private readonly shared = new Set<string>();
 
@@ -35,6 +52,7 @@ export abstract class ClientRegistry {
       if (message.target.kind !== 'client' || !message.payload.equals(CLOSE)) return;
       for (const id of message.target.ids) this.byId.get(id)?.close();
     });
+    bus.subscribe(REVOKE_TOPIC, (message) => this.revoked(message.payload));
   }
 
   get instanceId(): string {
@@ -52,6 +70,7 @@ export abstract class ClientRegistry {
     this.total(connection.protocol, 1);
     if (connection.user !== null) this.indexUser(connection, connection.user);
     for (const channel of connection.channels) this.indexChannel(connection, channel);
+    if (connection.credential !== null) this.indexCredential(connection, connection.credential);
     this.mirror(connection);
   }
 
@@ -61,6 +80,7 @@ export abstract class ClientRegistry {
     this.total(connection.protocol, -1);
     if (connection.user !== null) this.unindexUser(connection, connection.user);
     for (const channel of connection.channels) this.unindexChannel(connection, channel);
+    if (connection.credential !== null) this.unindexCredential(connection, connection.credential);
     this.unmirror(connection.id);
   }
 
@@ -88,6 +108,58 @@ export abstract class ClientRegistry {
       if (tracked) this.indexChannel(connection, channel);
     }
     if (tracked) this.mirror(connection);
+  }
+
+  /**
+   * Files the connection under the credential it authenticated with (a token id, a session
+   * key), so that `revoke` finds it. Not part of what the admin API lists.
+   */
+  setCredential(connection: Connection, credential: string | null): void {
+    if (connection.credential === credential) return;
+    const tracked = this.byId.get(connection.id) === connection;
+    if (tracked && connection.credential !== null) this.unindexCredential(connection, connection.credential);
+    connection._credential = credential;
+    if (tracked && credential !== null) this.indexCredential(connection, credential);
+  }
+
+  /**
+   * This instance's connections of `protocol` by credential, taken now (the sets stay live),
+   * for a protocol re-checking its credentials after a bus gap.
+   */
+  credentials(protocol: string): [credential: string, connections: ReadonlySet<Connection>][] {
+    const prefix = key(protocol, '');
+    const found: [string, ReadonlySet<Connection>][] = [];
+    for (const [k, set] of this.byCredential) if (k.startsWith(prefix)) found.push([k.slice(prefix.length), set]);
+    return found;
+  }
+
+  /**
+   * Closes every connection of `protocol` filed under `credential` with `close`, on every
+   * instance, once each. Announced even when no instance holds one: a retry after a
+   * publish that failed must still reach the instances that missed it.
+   */
+  revoke(protocol: string, credential: string, close: CloseSpec): Promise<void> {
+    const revocation = { protocol, credential, code: close.code, reason: close.reason };
+    return this.bus.publish({ topic: REVOKE_TOPIC, target: { kind: 'all' }, payload: encodeJson(revocation) });
+  }
+
+  /**
+   * Replaces the close `revoke` gives this protocol's connections, for a protocol whose
+   * session must be settled first (nothing it sends counts any more, queued messages go out).
+   */
+  onRevoke(protocol: string, handler: RevokeHandler): () => void {
+    this.revokeHandlers.set(protocol, handler);
+    return () => {
+      if (this.revokeHandlers.get(protocol) === handler) this.revokeHandlers.delete(protocol);
+    };
+  }
+
+  /**
+   * Delivers everything published on the protocol's own topic, by any instance, to this
+   * instance's connections: the bytes as published, never parsed or re-encoded.
+   */
+  relay(protocol: string): () => void {
+    return this.bus.subscribe(protocol, (message) => this.deliver(protocol, message.target, message.payload));
   }
 
   get(id: string): Connection | undefined {
@@ -230,6 +302,20 @@ export abstract class ClientRegistry {
     }
   }
 
+  private revoked(payload: Buffer): void {
+    const revocation = parseRevocation(payload);
+    if (!revocation) {
+      this.log.warn('dropped a malformed revocation');
+      return;
+    }
+    const { protocol, credential, close } = revocation;
+    const connections = this.byCredential.get(key(protocol, credential));
+    if (!connections) return;
+    const handler = this.revokeHandlers.get(protocol) ?? closeConnection;
+    for (const connection of [...connections]) handler(connection, close);
+    this.log.info({ protocol, connections: connections.size }, 'closed the connections of a revoked credential');
+  }
+
   private changed(protocol: string, target: CountTarget, size: number): void {
     if (this.shared.has(protocol)) this.countChanged(protocol, target, size);
   }
@@ -242,23 +328,31 @@ export abstract class ClientRegistry {
   }
 
   private indexUser(connection: Connection, user: string): void {
-    const size = index(this.byUser, key(connection.protocol, user), connection);
+    const size = addToSet(this.byUser, key(connection.protocol, user), connection);
     this.changed(connection.protocol, { kind: 'user', id: user }, size);
   }
 
   private unindexUser(connection: Connection, user: string): void {
-    const size = unindex(this.byUser, key(connection.protocol, user), connection);
+    const size = deleteFromSet(this.byUser, key(connection.protocol, user), connection);
     this.changed(connection.protocol, { kind: 'user', id: user }, size);
   }
 
   private indexChannel(connection: Connection, channel: string): void {
-    const size = index(this.byChannel, key(connection.protocol, channel), connection);
+    const size = addToSet(this.byChannel, key(connection.protocol, channel), connection);
     this.changed(connection.protocol, { kind: 'channel', id: channel }, size);
   }
 
   private unindexChannel(connection: Connection, channel: string): void {
-    const size = unindex(this.byChannel, key(connection.protocol, channel), connection);
+    const size = deleteFromSet(this.byChannel, key(connection.protocol, channel), connection);
     this.changed(connection.protocol, { kind: 'channel', id: channel }, size);
+  }
+
+  private indexCredential(connection: Connection, credential: string): void {
+    addToSet(this.byCredential, key(connection.protocol, credential), connection);
+  }
+
+  private unindexCredential(connection: Connection, credential: string): void {
+    deleteFromSet(this.byCredential, key(connection.protocol, credential), connection);
   }
 }
 
@@ -272,24 +366,19 @@ function split(k: string, kind: 'user' | 'channel'): [string, CountTarget] {
   return [k.slice(0, at), { kind, id: k.slice(at + 1) }];
 }
 
-/** Adds the connection to the set at `k`; returns the set's size. */
-function index(map: Map<string, Set<Connection>>, k: string, connection: Connection): number {
-  let set = map.get(k);
-  if (!set) {
-    set = new Set();
-    map.set(k, set);
+/** A revocation as `revoke` wrote it, or null for anything else on the topic (another build, garbage). */
+function parseRevocation(payload: Buffer): Revocation | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return null;
   }
-  set.add(connection);
-  return set.size;
-}
-
-/** Removes the connection from the set at `k`; returns the set's size. */
-function unindex(map: Map<string, Set<Connection>>, k: string, connection: Connection): number {
-  const set = map.get(k);
-  if (!set) return 0;
-  set.delete(connection);
-  if (set.size === 0) map.delete(k);
-  return set.size;
+  if (!isJsonObject(value)) return null;
+  const { protocol, credential, code, reason } = value;
+  if (typeof protocol !== 'string' || typeof credential !== 'string') return null;
+  if (typeof code !== 'number' || typeof reason !== 'string') return null;
+  return { protocol, credential, close: { code, reason } };
 }
 
 function addAll(into: Set<Connection>, from: Set<Connection> | undefined): void {

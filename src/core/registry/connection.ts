@@ -18,27 +18,44 @@ export interface ClientInfo {
   since: string;
 }
 
+/** The close a protocol without one of its own sends for `DELETE /admin/connections/:id`. */
+export const NORMAL_CLOSE: CloseSpec = { code: 1000, reason: 'Closed by server' };
+
+/** The close a client that does not read gets, unless its protocol names another. */
+export const SLOW_CONSUMER_CLOSE: CloseSpec = { code: 1013, reason: 'Send buffer limit exceeded' };
+
+/** How long a slow consumer may take to read up to its close frame before its socket is destroyed. */
+export const SLOW_CONSUMER_GRACE_MS = 1000;
+
+/**
+ * Cuts off a client that does not read: the close frame waits behind the bytes it is not
+ * reading, so one that does not catch up within the grace period loses the socket without it.
+ */
+export function closeSlowConsumer(socket: WebSocket, close: CloseSpec): void {
+  if (socket.readyState === 0 || socket.readyState === 1) socket.close(close.code, close.reason);
+  setTimeout(() => socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
+}
+
 export interface ConnectionOptions {
   id: ClientId;
   protocol: string;
   socket: WebSocket;
   user?: string | null;
-  /** The protocol's ordinary close, used by `DELETE /admin/connections/:id`. */
-  normalClose: CloseSpec;
-  /** The close a slow consumer gets when its send buffer passes the limit. */
-  slowConsumerClose: CloseSpec;
+  /** The protocol's ordinary close, used by `DELETE /admin/connections/:id`; `NORMAL_CLOSE` by default. */
+  normalClose?: CloseSpec;
+  /** The close a slow consumer gets when its send buffer passes the limit; `SLOW_CONSUMER_CLOSE` by default. */
+  slowConsumerClose?: CloseSpec;
   /** `WS_SEND_BUFFER_LIMIT`. */
   sendBufferLimit: number;
 }
 
-const SLOW_CONSUMER_GRACE_MS = 1000;
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;
 
 /**
- * One connected client of any protocol: its socket, identity (user) and channel
- * memberships. Only `ClientRegistry` changes user and channels, so its indexes
- * stay true.
+ * One connected client of any protocol: its socket, identity (user), channel
+ * memberships and credential. Only `ClientRegistry` changes user, channels and
+ * credential, so its indexes stay true.
  */
 export class Connection {
   readonly id: ClientId;
@@ -52,6 +69,8 @@ export class Connection {
   _user: string | null;
   /** @internal maintained by ClientRegistry */
   readonly _channels = new Set<string>();
+  /** @internal maintained by ClientRegistry */
+  _credential: string | null = null;
   private cutOff = false;
 
   constructor(options: ConnectionOptions) {
@@ -59,8 +78,8 @@ export class Connection {
     this.protocol = options.protocol;
     this.socket = options.socket;
     this._user = options.user ?? null;
-    this.normalClose = options.normalClose;
-    this.slowConsumerClose = options.slowConsumerClose;
+    this.normalClose = options.normalClose ?? NORMAL_CLOSE;
+    this.slowConsumerClose = options.slowConsumerClose ?? SLOW_CONSUMER_CLOSE;
     this.sendBufferLimit = options.sendBufferLimit;
   }
 
@@ -70,6 +89,11 @@ export class Connection {
 
   get channels(): ReadonlySet<string> {
     return this._channels;
+  }
+
+  /** What the client authenticated with (a token id, a session key), for `ClientRegistry.revoke`; never listed. */
+  get credential(): string | null {
+    return this._credential;
   }
 
   get isOpen(): boolean {
@@ -119,12 +143,9 @@ export class Connection {
     };
   }
 
-  private dropSlowConsumer(): void {
+  /** Cuts the client off with its protocol's slow-consumer close; nothing more is written to it. */
+  dropSlowConsumer(): void {
     this.cutOff = true;
-    this.socket.close(this.slowConsumerClose.code, this.slowConsumerClose.reason);
-    // The close frame waits behind bytes the client is not reading; a client that does
-    // not catch up within the grace period loses the socket without it.
-    const socket = this.socket;
-    setTimeout(() => socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
+    closeSlowConsumer(this.socket, this.slowConsumerClose);
   }
 }

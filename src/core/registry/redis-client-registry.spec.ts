@@ -314,4 +314,39 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     });
     onDoomed.client.terminate();
   });
+
+  it('revokes a credential on every instance, once per instance', async () => {
+    const revoked = { code: 4004, reason: 'revoked' };
+    const onA = await open(a, 'n::revoked');
+    const onB = await open(b, 'n::revoked');
+    const kept = await open(b, 'n::revoked');
+    a.registry.setCredential(onA.connection, 'token-1');
+    b.registry.setCredential(onB.connection, 'token-1');
+    b.registry.setCredential(kept.connection, 'token-2');
+    const calls = new Map<string, number>();
+    const stops = [a, b].map(({ registry }) =>
+      registry.onRevoke('jac', (connection, close) => {
+        calls.set(registry.instanceId, (calls.get(registry.instanceId) ?? 0) + 1);
+        connection.close(close);
+      }),
+    );
+
+    await a.registry.revoke('jac', 'token-1', revoked);
+    assert.deepEqual(await onA.client.waitClose(), revoked);
+    assert.deepEqual(await onB.client.waitClose(), revoked);
+    // One Redis channel keeps A's order: once B has A's next message, any second copy would have come.
+    const probed = new Promise<void>((resolve) => {
+      const stop = b.bus.subscribe('probe', () => {
+        stop();
+        resolve();
+      });
+    });
+    await a.bus.publish({ topic: 'probe', target: { kind: 'all' }, payload: Buffer.alloc(0) });
+    await probed;
+    assert.equal(kept.connection.send('marker'), true);
+    assert.equal((await kept.client.nextRaw()).data.toString(), 'marker');
+    assert.deepEqual([calls.get(a.registry.instanceId), calls.get(b.registry.instanceId)], [1, 1]);
+    for (const stop of stops) stop();
+    kept.client.terminate();
+  });
 });

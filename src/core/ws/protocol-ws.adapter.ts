@@ -5,7 +5,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'n
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { CloseSpec } from '../registry/connection.js';
+import { closeSlowConsumer, SLOW_CONSUMER_CLOSE } from '../registry/connection.js';
 import { GatewayCatalog } from './gateway-catalog.js';
 import { clientIp } from './upgrade-limits.js';
 import { setUpgradePrincipal, type UpgradeVerdict, type WsProtocol } from './ws-protocol.js';
@@ -22,11 +22,6 @@ interface PingState {
 
 /** How long a socket closed for a missed pong may take before it is destroyed. */
 const DEAD_PEER_GRACE_MS = 1000;
-
-/** The close a client that does not read its replies gets, unless its protocol names another. */
-const SLOW_CONSUMER: CloseSpec = { code: 1013, reason: 'Send buffer limit exceeded' };
-/** How long such a client may take to read up to its close frame before it is destroyed. */
-const SLOW_CONSUMER_GRACE_MS = 1000;
 
 /**
  * The platform-ws adapter, made protocol-aware. A gateway declared with
@@ -127,7 +122,7 @@ export class ProtocolWsAdapter extends WsAdapter {
           // A client that keeps sending without reading would otherwise make the replies
           // queue without bound; it is cut off like any other slow consumer.
           if (client.bufferedAmount > this.catalog.sendBufferLimit) {
-            this.dropSlowConsumer(client, protocol);
+            closeSlowConsumer(client, protocol.slowConsumerClose ?? SLOW_CONSUMER_CLOSE);
             return;
           }
           client.send(codec.encode(reply), { binary: codec.binary === true });
@@ -140,13 +135,6 @@ export class ProtocolWsAdapter extends WsAdapter {
   /** ws emits 'close' exactly once, so the plain listener does: `once` would add a wrapper per socket. */
   override bindClientDisconnect(client: WebSocket, callback: (...args: unknown[]) => void): void {
     client.on('close', callback);
-  }
-
-  private dropSlowConsumer(client: WebSocket, protocol: WsProtocol): void {
-    const close = protocol.slowConsumerClose ?? SLOW_CONSUMER;
-    client.close(close.code, close.reason);
-    // The close frame waits behind the bytes the client is not reading.
-    setTimeout(() => client.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
   }
 
   /**

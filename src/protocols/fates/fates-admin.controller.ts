@@ -4,13 +4,14 @@ import {
   Delete,
   Get,
   HttpCode,
-  NotFoundException,
   Param,
   Post,
   Put,
   UseGuards,
+  type NotFoundException,
 } from '@nestjs/common';
 import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { notFound } from '../../core/http/http-errors.js';
 import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
 import { FatesEventPipe, type FatesEvent } from './dto/fates-event.js';
 import { SetTokenDto } from './dto/set-token.dto.js';
@@ -29,7 +30,7 @@ interface EventList {
 const target = (kind: FatesTargetKind, id: string): FatesTarget => ({ kind, id: canonicalId(id) });
 
 function unknownId(t: FatesTarget): NotFoundException {
-  return new NotFoundException({ statusCode: 404, error: 'Not Found', message: `no token is set for ${channelOf(t)}` });
+  return notFound(`no token is set for ${channelOf(t)}`);
 }
 
 /**

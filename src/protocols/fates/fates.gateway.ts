@@ -1,4 +1,4 @@
-import { Catch, Logger, UseFilters, type ArgumentsHost, type WsExceptionFilter } from '@nestjs/common';
+import { UseFilters } from '@nestjs/common';
 import {
   ConnectedSocket,
   MessageBody,
@@ -10,25 +10,14 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
+import { CloseSocketFilter } from '../../core/ws/close-socket.filter.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
 import { FATES_FRAME, fatesCodec } from './fates.codec.js';
 import { FATES_CLOSE, FATES_MAX_PAYLOAD, FATES_PATHS, FATES_PROTOCOL, type FatesEra } from './fates.codes.js';
 import { FatesService } from './fates.service.js';
 
-/**
- * Nothing on a Fates socket answers with Nest's `{"event":"exception"}`: an unexpected
- * error is logged and the socket closed 4500, the original's internal-error close.
- */
-@Catch()
-export class FatesExceptionFilter implements WsExceptionFilter {
-  private readonly log = new Logger('fates');
-
-  catch(exception: unknown, host: ArgumentsHost): void {
-    this.log.error(exception instanceof Error ? exception : String(exception));
-    const socket = host.switchToWs().getClient<WebSocket>();
-    if (socket.readyState === socket.OPEN) socket.close(FATES_CLOSE.internal.code, FATES_CLOSE.internal.reason);
-  }
-}
+/** An unexpected error closes the socket 4500, the original's internal-error close. */
+const fatesExceptionFilter = new CloseSocketFilter('fates', FATES_CLOSE.internal);
 
 /**
  * What both eras share; each subclass is one `@WebSocketGateway` (one Nest gateway per
@@ -73,7 +62,7 @@ abstract class FatesGateway implements OnGatewayConnection, OnGatewayDisconnect 
 
 /** The v2 era (seed 001) on `/api/ws`: bare events, always a bot. */
 @WebSocketGateway({ path: '/api/ws', protocol: FATES_PROTOCOL.v2 })
-@UseFilters(FatesExceptionFilter)
+@UseFilters(fatesExceptionFilter)
 export class FatesV2Gateway extends FatesGateway {
   constructor(fates: FatesService, catalog: GatewayCatalog, config: AppConfig) {
     super('v2', fates, catalog, config);
@@ -82,7 +71,7 @@ export class FatesV2Gateway extends FatesGateway {
 
 /** The flamepaw era (seed 000) on `/flamepaw/ws`, `/api/flamepaw/ws`, `/api/dragon/ws`: wrapped events, bots and servers. */
 @WebSocketGateway({ path: '/flamepaw/ws', protocol: FATES_PROTOCOL.flamepaw })
-@UseFilters(FatesExceptionFilter)
+@UseFilters(fatesExceptionFilter)
 export class FatesFlamepawGateway extends FatesGateway {
   constructor(fates: FatesService, catalog: GatewayCatalog, config: AppConfig) {
     super('flamepaw', fates, catalog, config);

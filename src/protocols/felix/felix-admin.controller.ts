@@ -1,18 +1,17 @@
 import {
-  BadRequestException,
   Body,
   ConflictException,
   Controller,
   Delete,
   Get,
   HttpCode,
-  NotFoundException,
   Param,
   Post,
   Put,
   UseGuards,
 } from '@nestjs/common';
 import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { jsonObjectBody, notFound } from '../../core/http/http-errors.js';
 import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
 import { CreateTokenDto } from './dto/create-token.dto.js';
 import { ReportStatusDto } from './dto/report-status.dto.js';
@@ -47,10 +46,11 @@ export class FelixAdminController {
     if (!(await this.felix.revokeToken(tokenId))) throw notFound('no such token');
   }
 
+  /** A document is any JSON object, stored as given (the original's database entry). */
   @Put('guilds/:id')
   @HttpCode(204)
   putGuild(@Param('id', ParseSnowflakePipe) id: string, @Body() body: unknown): Promise<void> {
-    return this.felix.putDocument('guild', id, documentBody(body));
+    return this.felix.putDocument('guild', id, jsonObjectBody(body));
   }
 
   @Get('guilds/:id')
@@ -61,7 +61,7 @@ export class FelixAdminController {
   @Put('users/:id')
   @HttpCode(204)
   putUser(@Param('id', ParseSnowflakePipe) id: string, @Body() body: unknown): Promise<void> {
-    return this.felix.putDocument('user', id, documentBody(body));
+    return this.felix.putDocument('user', id, jsonObjectBody(body));
   }
 
   @Get('users/:id')
@@ -81,16 +81,4 @@ export class FelixAdminController {
     if (found === null) throw notFound(`no ${kind} data for ${id}`);
     return found;
   }
-}
-
-/** A document is any JSON object, stored as given (the original's database entry). */
-function documentBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: ['body: must be a JSON object'] });
-  }
-  return body as Record<string, unknown>;
-}
-
-function notFound(message: string): NotFoundException {
-  return new NotFoundException({ statusCode: 404, error: 'Not Found', message });
 }

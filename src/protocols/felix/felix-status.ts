@@ -1,3 +1,4 @@
+import { isJsonObject } from '../../core/json.js';
 import type { HeartbeatAckData } from './felix.codec.js';
 
 /** What `PUT /admin/felix/status` stored: the bot's last report and when it arrived. */
@@ -11,8 +12,6 @@ export interface StoredStatus {
 }
 
 const finite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * A stored or pushed status, or null when the text is not one `report` wrote (a store
@@ -25,9 +24,9 @@ export function parseStoredStatus(text: string): StoredStatus | null {
   } catch {
     return null;
   }
-  if (!isRecord(value)) return null;
+  if (!isJsonObject(value)) return null;
   const { shards, guildsCount, memoryUsage, uptime, reportedAt } = value;
-  if (!Array.isArray(shards) || !shards.every(isRecord)) return null;
+  if (!Array.isArray(shards) || !shards.every(isJsonObject)) return null;
   if (!finite(guildsCount) || !finite(reportedAt)) return null;
   if ((memoryUsage !== undefined && !finite(memoryUsage)) || (uptime !== undefined && !finite(uptime))) return null;
   const status: StoredStatus = { shards, guildsCount, reportedAt };

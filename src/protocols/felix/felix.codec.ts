@@ -1,4 +1,5 @@
 import { SNOWFLAKE } from '../../core/http/snowflake.pipe.js';
+import { encodeJson, isJsonObject } from '../../core/json.js';
 import type { RoutedMessage, WsCodec } from '../../core/ws/ws-protocol.js';
 
 /** Client → server codes (seed 002, "Requesting / sending data"). */
@@ -62,12 +63,6 @@ export type FelixServerMessage =
   | { code: typeof SERVER_CODE.gdbUpdate; name: 'GDB Update'; data: { guildID: string; guildData: unknown } }
   | { code: typeof SERVER_CODE.udbUpdate; name: 'UDB Update'; data: { userID: string; userData: unknown } };
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** A listen list: an array of at most `MAX_LISTENED_IDS` snowflake strings, deduplicated. */
 function idList(value: unknown): string[] | IgnoredReason {
   if (!Array.isArray(value)) return 'bad-listeners';
@@ -78,7 +73,7 @@ function idList(value: unknown): string[] | IgnoredReason {
 
 /** Validates one parsed client message, as the original's `switch` on a numeric `code` did. */
 export function validateFelixMessage(body: unknown): FelixInbound {
-  if (!isObject(body)) return { kind: 'ignored', reason: 'not-an-object' };
+  if (!isJsonObject(body)) return { kind: 'ignored', reason: 'not-an-object' };
   const code = body['code'];
   // The original skipped any falsy code (`if (!msg.code) return`), 0 included.
   if (code === undefined || code === null || code === 0 || code === false || code === '') {
@@ -90,7 +85,7 @@ export function validateFelixMessage(body: unknown): FelixInbound {
       return { kind: 'heartbeat' };
     case CLIENT_CODE.listenersUpdate: {
       const data = body['data'];
-      if (!isObject(data)) return { kind: 'ignored', reason: 'bad-listeners' };
+      if (!isJsonObject(data)) return { kind: 'ignored', reason: 'bad-listeners' };
       const users = idList(data['users']);
       if (typeof users === 'string') return { kind: 'ignored', reason: users };
       const guilds = idList(data['guilds']);
@@ -128,7 +123,7 @@ export function udbUpdate(userID: string, userData: unknown): FelixServerMessage
 
 /** Every server message is one compact JSON text frame `{"code","name","data"}`, as the original's `JSON.stringify`. */
 export function encodeFelix(message: FelixServerMessage): Buffer {
-  return Buffer.from(JSON.stringify(message), 'utf8');
+  return encodeJson(message);
 }
 
 export const felixCodec: WsCodec = {

@@ -22,9 +22,6 @@ import { FelixTokens, type FelixPrincipal } from './felix-tokens.js';
 
 export const FELIX = 'felix';
 
-/** Cluster housekeeping for Felix (token revocations), apart from the frames on the `felix` topic. */
-const CONTROL_TOPIC = 'felix.control';
-
 /** A revoked token's sockets get this; the original had no revocation and no close codes of its own. */
 export const REVOKED_CLOSE: CloseSpec = { code: 1008, reason: 'Token revoked' };
 
@@ -34,10 +31,6 @@ export type DocumentKind = 'guild' | 'user';
 export interface FelixSession {
   readonly connection: Connection;
   readonly principal: FelixPrincipal;
-}
-
-interface RevokeControl {
-  revoke: string;
 }
 
 /**
@@ -58,7 +51,6 @@ const documentKey = (kind: DocumentKind, id: string): string => `felix:${kind}:$
 @Injectable()
 export class FelixService {
   private readonly sessions = new WeakMap<WebSocket, FelixSession>();
-  private readonly byToken = new Map<string, Set<FelixSession>>();
   private readonly ignoredCounts = new Map<IgnoredReason, number>();
   private readonly log: Pino;
 
@@ -72,9 +64,7 @@ export class FelixService {
     logger: GatehouseLogger,
   ) {
     this.log = logger.child({ protocol: FELIX });
-    // Frames arrive already encoded; every instance writes those bytes to its own listeners.
-    bus.subscribe(FELIX, (message) => this.registry.deliver(FELIX, message.target, message.payload));
-    bus.subscribe(CONTROL_TOPIC, (message) => this.onControl(message.payload));
+    registry.relay(FELIX);
     // A revocation published while this instance was not listening is caught up here.
     bus.onRejoin(() => void this.recheckTokens());
   }
@@ -87,19 +77,12 @@ export class FelixService {
       protocol: FELIX,
       socket,
       user: principal.user,
-      normalClose: { code: 1000, reason: 'Closed by server' },
-      slowConsumerClose: { code: 1013, reason: 'Send buffer limit exceeded' },
       sendBufferLimit: this.config.WS_SEND_BUFFER_LIMIT,
     });
     const session: FelixSession = { connection, principal };
     this.registry.add(connection);
+    this.registry.setCredential(connection, principal.tokenId);
     this.sessions.set(socket, session);
-    let set = this.byToken.get(principal.tokenId);
-    if (!set) {
-      set = new Set();
-      this.byToken.set(principal.tokenId, set);
-    }
-    set.add(session);
     void this.confirmToken(session);
     return session;
   }
@@ -109,9 +92,6 @@ export class FelixService {
     if (!session) return;
     this.sessions.delete(socket);
     this.registry.remove(session.connection);
-    const set = this.byToken.get(session.principal.tokenId);
-    set?.delete(session);
-    if (set?.size === 0) this.byToken.delete(session.principal.tokenId);
   }
 
   session(socket: WebSocket): FelixSession | undefined {
@@ -177,12 +157,7 @@ export class FelixService {
     const existed = await this.tokens.revoke(tokenId);
     // Announced even for an unknown id: a retry after a publish that failed must still
     // close the sockets on the other instances.
-    const control: RevokeControl = { revoke: tokenId };
-    await this.bus.publish({
-      topic: CONTROL_TOPIC,
-      target: { kind: 'all' },
-      payload: Buffer.from(JSON.stringify(control)),
-    });
+    await this.registry.revoke(FELIX, tokenId, REVOKED_CLOSE);
     return existed;
   }
 
@@ -202,29 +177,14 @@ export class FelixService {
   }
 
   private async recheckTokens(): Promise<void> {
-    for (const [tokenId, sessions] of [...this.byToken]) {
+    for (const [tokenId, connections] of this.registry.credentials(FELIX)) {
       let exists: boolean;
       try {
         exists = await this.tokens.exists(tokenId);
       } catch {
         return; // Redis went again; the next rejoin checks again.
       }
-      if (!exists) for (const session of sessions) session.connection.close(REVOKED_CLOSE);
+      if (!exists) for (const connection of connections) connection.close(REVOKED_CLOSE);
     }
-  }
-
-  private onControl(payload: Buffer): void {
-    let control: Partial<RevokeControl>;
-    try {
-      control = JSON.parse(payload.toString('utf8')) as Partial<RevokeControl>;
-    } catch {
-      this.log.warn('dropped a malformed felix control message');
-      return;
-    }
-    if (typeof control.revoke !== 'string') return;
-    const sessions = this.byToken.get(control.revoke);
-    if (!sessions) return;
-    for (const session of sessions) session.connection.close(REVOKED_CLOSE);
-    this.log.info({ sessions: sessions.size }, 'closed the sockets of a revoked token');
   }
 }

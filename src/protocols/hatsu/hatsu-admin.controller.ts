@@ -1,16 +1,6 @@
-import {
-  BadRequestException,
-  Body,
-  Controller,
-  Delete,
-  HttpCode,
-  NotFoundException,
-  Param,
-  Post,
-  Put,
-  UseGuards,
-} from '@nestjs/common';
+import { Body, Controller, Delete, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
 import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { badRequest, notFound } from '../../core/http/http-errors.js';
 import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
 import { DispatchDto, dispatchProblems } from './dto/dispatch.dto.js';
 import { PutGuildDto } from './dto/put-guild.dto.js';
@@ -105,12 +95,4 @@ export class HatsuAdminController {
           : eventFrame(body.t, body.d);
     return { sessions: await this.hatsu.dispatch(to, payload, presence) };
   }
-}
-
-function badRequest(message: string[]): BadRequestException {
-  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message });
-}
-
-function notFound(message: string): NotFoundException {
-  return new NotFoundException({ statusCode: 404, error: 'Not Found', message });
 }

@@ -1,3 +1,4 @@
+import { encodeJson, isJsonObject, type JsonObject } from '../../core/json.js';
 import { jsonDeeperThan } from '../../core/ws/json-depth.js';
 import type { RoutedMessage, WsCodec } from '../../core/ws/ws-protocol.js';
 
@@ -57,12 +58,6 @@ export const MAX_PRESENCE_TEXT = 1024;
 export const HELLO_INFO =
   'Sent once we have verified your session_id, the data given will be null. please wait for the READY event before continuing--with any requests.';
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
  * Client frames are JSON. Binary frames are read as UTF-8 JSON too: the original's
  * `json.loads` accepted both. JSON nested deeper than `MAX_JSON_DEPTH` is invalid as well
@@ -81,7 +76,7 @@ export function parseHatsuFrame(data: Buffer): HatsuFrame {
 
 /** The first client message; `null` when it is not a JSON object (close 4002 "Invalid Payload Type"). */
 export function parseIdentify(value: unknown): IdentifyFields | null {
-  if (!isObject(value)) return null;
+  if (!isJsonObject(value)) return null;
   const sessionId = value['session_id'];
   const encoding = value['encoding'] === undefined ? 'json' : value['encoding'];
   const presences = value['presences'] === undefined ? true : value['presences'];
@@ -105,7 +100,7 @@ function text(value: unknown): string | null | undefined {
  * A client `PRESENCE`; `null` (ignored, as the original ignored a bad `type`) when
  * `type` is not 1 to 4 or a field has the wrong type.
  */
-export function parsePresence(body: Json): HatsuPresence | null {
+export function parsePresence(body: JsonObject): HatsuPresence | null {
   const type = body['type'];
   if (type !== 1 && type !== 2 && type !== 3 && type !== 4) return null;
   const description = text(body['description']);
@@ -118,7 +113,7 @@ export function parsePresence(body: Json): HatsuPresence | null {
   if (description === undefined || emoji === undefined) return null;
   const rawEmbed = body['embed'];
   if (rawEmbed === undefined || rawEmbed === null) return { type, description, emoji, embed: null };
-  if (!isObject(rawEmbed)) return null;
+  if (!isJsonObject(rawEmbed)) return null;
   const fields = ['name', 'description', 'banner_url', 'top_text', 'bottom_text'].map((k) => text(rawEmbed[k]));
   if (fields.some((f) => f === undefined)) return null;
   const [name, embedDescription, bannerUrl, top, bottom] = fields as (string | null)[];
@@ -137,7 +132,7 @@ export function parsePresence(body: Json): HatsuPresence | null {
 
 /** A client message after identify. */
 export function parseClientEvent(value: unknown): HatsuClientEvent {
-  if (!isObject(value)) return { kind: 'invalid' };
+  if (!isJsonObject(value)) return { kind: 'invalid' };
   const t = value['t'];
   if (typeof t !== 'string') return { kind: 'ignored' };
   if (t === 'HEARTBEAT') return { kind: 'heartbeat', s: value['s'] ?? null };
@@ -155,7 +150,7 @@ export function parseClientEvent(value: unknown): HatsuClientEvent {
 
 /** Compact JSON, serialised once per message whatever the number of recipients. */
 export function encodeHatsu(message: unknown): Buffer {
-  return Buffer.from(JSON.stringify(message), 'utf8');
+  return encodeJson(message);
 }
 
 export function helloFrame(s: string): Buffer {
@@ -163,11 +158,11 @@ export function helloFrame(s: string): Buffer {
 }
 
 /** `d` is the user object itself (the original double-encoded it as a JSON string). */
-export function readyFrame(sessionId: string, user: Json): Buffer {
+export function readyFrame(sessionId: string, user: JsonObject): Buffer {
   return encodeHatsu({ t: 'READY', s: sessionId, d: user, i: null });
 }
 
-export function guildInitFrame(s: string, guild: Json): Buffer {
+export function guildInitFrame(s: string, guild: JsonObject): Buffer {
   return encodeHatsu({ t: 'GUILD_INIT', s, d: guild, i: '' });
 }
 
@@ -180,7 +175,7 @@ export function eventFrame(t: string, d: unknown): Buffer {
 }
 
 /** `NOTIFICATION` carries `type` and `excerpt` at top level and no `d`. */
-export function notificationFrame(type: string, excerpt: Json): Buffer {
+export function notificationFrame(type: string, excerpt: JsonObject): Buffer {
   return encodeHatsu({ t: 'NOTIFICATION', type, excerpt });
 }
 

@@ -10,16 +10,22 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
+import { CloseSocketFilter } from '../../core/ws/close-socket.filter.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
 import { clientIp } from '../../core/ws/upgrade-limits.js';
 import { HATSU_FRAME, hatsuCodec, type HatsuFrame } from './hatsu.codec.js';
 import { HATSU_CLOSE } from './hatsu.codes.js';
-import { HatsuExceptionFilter } from './hatsu-exception.filter.js';
 import { HATSU, HatsuService } from './hatsu.service.js';
+
+/**
+ * hatsu has no error frame: the original closed the socket whenever something went wrong.
+ * An unexpected exception in a handler closes it `1011`.
+ */
+const hatsuExceptionFilter = new CloseSocketFilter('hatsu', HATSU_CLOSE.internal);
 
 /** hatsu on `/hatsu`, and on any path of `HATSU_PORT` when set (SPEC 4.3, docs/protocols/hatsu.md). */
 @WebSocketGateway({ path: '/hatsu', protocol: HATSU })
-@UseFilters(HatsuExceptionFilter)
+@UseFilters(hatsuExceptionFilter)
 export class HatsuGateway implements OnGatewayConnection, OnGatewayDisconnect {
   constructor(
     private readonly hatsu: HatsuService,

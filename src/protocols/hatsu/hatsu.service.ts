@@ -3,9 +3,11 @@ import type { Logger as Pino } from 'pino';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus, type Target } from '../../core/bus/event-bus.js';
+import { encodeJson } from '../../core/json.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
 import { ClientRegistry, type CountTarget } from '../../core/registry/client-registry.js';
 import { Connection, type ClientId, type CloseSpec } from '../../core/registry/connection.js';
+import { addToSet, deleteFromSet } from '../../core/set-map.js';
 import { PreparedFrame } from '../../core/ws/prepared-frame.js';
 import { UpgradeLimits } from '../../core/ws/upgrade-limits.js';
 import {
@@ -30,7 +32,7 @@ export const HATSU = 'hatsu';
 const EVENTS_TOPIC = HATSU;
 /** `PRESENCE_UPDATE`s: the same, but only for sessions that identified with `presences` not false. */
 const PRESENCE_TOPIC = 'hatsu.presence';
-/** Session revocations and membership changes, for every instance. */
+/** Membership changes, for every instance. */
 const CONTROL_TOPIC = 'hatsu.control';
 
 /*
@@ -67,9 +69,6 @@ function presenceUserChannel(userId: string): string {
 /** Frames a client may send before READY; they are handled after it, in order. */
 const MAX_BACKLOG = 16;
 
-/** A slow consumer's close frame waits behind unread bytes; past this it loses the socket without one. */
-const SLOW_CONSUMER_GRACE_MS = 1000;
-
 type SessionState = 'awaiting' | 'identifying' | 'ready' | 'closed';
 
 /** One hatsu socket, from upgrade to close. */
@@ -83,8 +82,6 @@ export interface HatsuSession {
   counted: boolean;
   /** The client's own session id, echoed in READY's `s` and ACK's `_s`. */
   sessionId: string | null;
-  /** The session id's store key (a hash), for revocation. */
-  sessionKey: string | null;
   userId: string | null;
   encoding: HatsuEncoding;
   presences: boolean;
@@ -101,8 +98,12 @@ export interface HatsuSession {
   presenceTimer: NodeJS.Timeout | null;
 }
 
-type Control =
-  { op: 'revoke'; key: string } | { op: 'members'; guild: string; add: readonly string[]; remove: readonly string[] };
+interface MembersControl {
+  op: 'members';
+  guild: string;
+  add: readonly string[];
+  remove: readonly string[];
+}
 
 /** Who an admin dispatch is for (SPEC section 3). */
 export type DispatchTarget = { guildId: string } | { userId: string } | { all: true };
@@ -116,7 +117,6 @@ export type DispatchTarget = { guildId: string } | { userId: string } | { all: t
 export class HatsuService implements OnModuleDestroy {
   private readonly sessions = new WeakMap<WebSocket, HatsuSession>();
   private readonly byUser = new Map<string, Set<HatsuSession>>();
-  private readonly byKey = new Map<string, Set<HatsuSession>>();
   private readonly loadListeners = new Set<() => void>();
   private readonly unsubscribe: (() => void)[];
   private readonly log: Pino;
@@ -137,15 +137,21 @@ export class HatsuService implements OnModuleDestroy {
     this.unsubscribe = [
       bus.subscribe(EVENTS_TOPIC, (m) => this.deliverLocal(m.target, m.payload, false)),
       bus.subscribe(PRESENCE_TOPIC, (m) => this.deliverLocal(m.target, m.payload, true)),
-      bus.subscribe(CONTROL_TOPIC, (m) => this.control(m.payload)),
+      bus.subscribe(CONTROL_TOPIC, (m) => this.membersControl(m.payload)),
+      // A revoked session is ended, not only closed: from then on nothing it sends counts
+      // and a zlib session's queued messages still go out ahead of the close.
+      registry.onRevoke(HATSU, (connection, close) => {
+        const session = this.sessions.get(connection.socket);
+        if (session) this.end(session, close);
+      }),
       // A session revoked while this instance was not listening is caught up here.
       bus.onRejoin(() => void this.recheckSessions()),
     ];
   }
 
   private async recheckSessions(): Promise<void> {
-    for (const sessions of [...this.byKey.values()]) {
-      const first = [...sessions][0];
+    for (const [, connections] of this.registry.credentials(HATSU)) {
+      const first = this.sessionsOf(connections)[0];
       if (!first?.sessionId) continue;
       let owner: string | null;
       try {
@@ -153,10 +159,19 @@ export class HatsuService implements OnModuleDestroy {
       } catch {
         return; // Redis went again; the next rejoin checks again.
       }
-      for (const session of [...sessions]) {
+      for (const session of this.sessionsOf(connections)) {
         if (session.userId !== null && session.userId !== owner) this.end(session, HATSU_CLOSE.invalidAuthorization);
       }
     }
+  }
+
+  private sessionsOf(connections: Iterable<Connection>): HatsuSession[] {
+    const found: HatsuSession[] = [];
+    for (const connection of connections) {
+      const session = this.sessions.get(connection.socket);
+      if (session) found.push(session);
+    }
+    return found;
   }
 
   onModuleDestroy(): void {
@@ -192,7 +207,6 @@ export class HatsuService implements OnModuleDestroy {
       timer: null,
       counted: false,
       sessionId: null,
-      sessionKey: null,
       userId: null,
       encoding: 'json',
       presences: true,
@@ -226,8 +240,7 @@ export class HatsuService implements OnModuleDestroy {
     session.deflate?.close();
     session.backlog = [];
     if (session.counted) this.identified--;
-    if (session.userId !== null) unindex(this.byUser, session.userId, session);
-    if (session.sessionKey !== null) unindex(this.byKey, session.sessionKey, session);
+    if (session.userId !== null) deleteFromSet(this.byUser, session.userId, session);
     this.registry.remove(session.connection);
     this.openSockets--;
     this.loadChanged();
@@ -276,8 +289,7 @@ export class HatsuService implements OnModuleDestroy {
     session.counted = true;
     this.identified++;
     session.sessionId = fields.sessionId;
-    session.sessionKey = sessionKey(fields.sessionId);
-    index(this.byKey, session.sessionKey, session);
+    this.registry.setCredential(session.connection, sessionKey(fields.sessionId));
 
     // A guessed or stale session id counts against the client's address, as every
     // protocol's failed authentication does (AUTH_FAILURE_LIMIT). The attempt is charged
@@ -301,7 +313,7 @@ export class HatsuService implements OnModuleDestroy {
 
     session.userId = userId;
     session.delta = new Map();
-    index(this.byUser, userId, session);
+    addToSet(this.byUser, userId, session);
     const guilds = await this.data.guildsOf(userId);
     if (session.state !== 'identifying') return;
     for (const { id } of guilds) session.guilds.add(id);
@@ -494,36 +506,22 @@ export class HatsuService implements OnModuleDestroy {
 
   /** Closes every live connection on the session id, on every instance (`4002 Invalid authorization`). */
   revoke(sessionId: string): Promise<void> {
-    return this.publishControl({ op: 'revoke', key: sessionKey(sessionId) });
+    return this.registry.revoke(HATSU, sessionKey(sessionId), HATSU_CLOSE.invalidAuthorization);
   }
 
   /** Moves live sessions of joined and departed members in or out of the guild's channel, everywhere. */
   membersChanged(guildId: string, add: readonly string[], remove: readonly string[]): Promise<void> {
     if (add.length === 0 && remove.length === 0) return Promise.resolve();
-    return this.publishControl({ op: 'members', guild: guildId, add, remove });
+    const control: MembersControl = { op: 'members', guild: guildId, add, remove };
+    return this.bus.publish({ topic: CONTROL_TOPIC, target: { kind: 'all' }, payload: encodeJson(control) });
   }
 
-  private publishControl(control: Control): Promise<void> {
-    return this.bus.publish({
-      topic: CONTROL_TOPIC,
-      target: { kind: 'all' },
-      payload: Buffer.from(JSON.stringify(control)),
-    });
-  }
-
-  private control(payload: Buffer): void {
-    const control = JSON.parse(payload.toString('utf8')) as Control;
-    switch (control.op) {
-      case 'revoke':
-        for (const session of [...(this.byKey.get(control.key) ?? [])]) {
-          this.end(session, HATSU_CLOSE.invalidAuthorization);
-        }
-        return;
-      case 'members':
-        for (const user of control.add) this.forUser(user, (s) => this.join(s, control.guild, true));
-        for (const user of control.remove) this.forUser(user, (s) => this.join(s, control.guild, false));
-        return;
-    }
+  private membersControl(payload: Buffer): void {
+    const control = JSON.parse(payload.toString('utf8')) as MembersControl;
+    // Only membership changes travel here; revocations go through the registry.
+    if (control.op !== 'members') return;
+    for (const user of control.add) this.forUser(user, (s) => this.join(s, control.guild, true));
+    for (const user of control.remove) this.forUser(user, (s) => this.join(s, control.guild, false));
   }
 
   private forUser(userId: string, fn: (session: HatsuSession) => void): void {
@@ -569,9 +567,7 @@ export class HatsuService implements OnModuleDestroy {
       this.registry.setUser(session.connection, null);
     }
     if (spec === HATSU_CLOSE.slowConsumer) {
-      session.connection.close(spec);
-      const socket = session.connection.socket;
-      setTimeout(() => socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
+      session.connection.dropSlowConsumer();
       return;
     }
     if (session.deflate) session.deflate.afterQueued(() => session.connection.close(spec));
@@ -617,20 +613,4 @@ function dropHeldPresence(session: HatsuSession): void {
   if (session.presenceTimer) clearTimeout(session.presenceTimer);
   session.presenceTimer = null;
   session.heldPresence = null;
-}
-
-function index(map: Map<string, Set<HatsuSession>>, key: string, session: HatsuSession): void {
-  let set = map.get(key);
-  if (!set) {
-    set = new Set();
-    map.set(key, set);
-  }
-  set.add(session);
-}
-
-function unindex(map: Map<string, Set<HatsuSession>>, key: string, session: HatsuSession): void {
-  const set = map.get(key);
-  if (!set) return;
-  set.delete(session);
-  if (set.size === 0) map.delete(key);
 }

@@ -1,4 +1,5 @@
-import { BadRequestException, Injectable, type PipeTransform } from '@nestjs/common';
+import { Injectable, type PipeTransform } from '@nestjs/common';
+import { badRequest } from '../../core/http/http-errors.js';
 import { MAX_SESSION_ID_LENGTH } from './hatsu.codec.js';
 
 /** Printable ASCII without spaces, as long as identify accepts. */
@@ -9,11 +10,7 @@ const SESSION_ID = new RegExp(`^[\\x21-\\x7e]{1,${MAX_SESSION_ID_LENGTH}}$`);
 export class ParseSessionIdPipe implements PipeTransform<string, string> {
   transform(value: string): string {
     if (!SESSION_ID.test(value)) {
-      throw new BadRequestException({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: [`sessionId: must be 1 to ${MAX_SESSION_ID_LENGTH} printable ASCII characters without spaces`],
-      });
+      throw badRequest([`sessionId: must be 1 to ${MAX_SESSION_ID_LENGTH} printable ASCII characters without spaces`]);
     }
     return value;
   }

@@ -1,13 +1,6 @@
-import {
-  BadRequestException,
-  Body,
-  Controller,
-  HttpCode,
-  Post,
-  ServiceUnavailableException,
-  UseGuards,
-} from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, ServiceUnavailableException, UseGuards } from '@nestjs/common';
 import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { badRequest } from '../../core/http/http-errors.js';
 import { Engine } from '../../core/engine/engine.js';
 import { IssueTokenDto } from './dto/issue-token.dto.js';
 import { NotifyDto } from './dto/notify.dto.js';
@@ -44,11 +37,7 @@ export class JacAdminController {
       ['client', body.client_ids ?? []],
     ] as const;
     if (targets.every(([, ids]) => ids.length === 0)) {
-      throw new BadRequestException({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: ['root_ids: one of root_ids, channel_ids or client_ids must name at least one id'],
-      });
+      throw badRequest(['root_ids: one of root_ids, channel_ids or client_ids must name at least one id']);
     }
     if (!(await this.engine.isReady())) {
       throw new ServiceUnavailableException({

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppConfig } from '../../config/app-config.js';
+import { isJsonObject, type JsonObject } from '../../core/json.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
 
 /** The root every unauthenticated jac connection shares (the original's PUBLIC_ROOT). */
@@ -104,12 +105,10 @@ function base64url(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64url');
 }
 
-function decode(part: string): Record<string, unknown> | null {
+function decode(part: string): JsonObject | null {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : null;
+    return isJsonObject(value) ? value : null;
   } catch {
     return null;
   }

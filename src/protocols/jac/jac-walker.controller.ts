@@ -1,15 +1,14 @@
 import {
-  BadRequestException,
   Body,
   Controller,
   Headers,
   HttpCode,
   InternalServerErrorException,
-  NotFoundException,
   Param,
   Post,
   UnauthorizedException,
 } from '@nestjs/common';
+import { badRequest, jsonObjectBody, notFound } from '../../core/http/http-errors.js';
 import { JAC_MESSAGES, MAX_ERROR_ENTRIES } from './jac.errors.js';
 import { JacTokens } from './jac-tokens.js';
 import { JacService } from './jac.service.js';
@@ -29,19 +28,12 @@ export class JacWalkerController {
     @Headers('authorization') authorization: string | undefined,
     @Body() body: unknown,
   ): Promise<{ status: 200; reports?: unknown[] }> {
-    const context = body === undefined ? {} : body;
-    if (typeof context !== 'object' || context === null || Array.isArray(context)) {
-      throw new BadRequestException({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: ['body: must be a JSON object'],
-      });
-    }
+    const context = jsonObjectBody(body === undefined ? {} : body);
     const identity = this.tokens.verifyHeader(authorization);
-    const outcome = await this.jac.runWalker(name, 'post', context as Record<string, unknown>, identity, null, null);
+    const outcome = await this.jac.runWalker(name, 'post', context, identity, null, null);
     switch (outcome.kind) {
       case 'unknown':
-        throw new NotFoundException({ statusCode: 404, error: 'Not Found', message: 'no such walker' });
+        throw notFound('no such walker');
       case 'unauthenticated':
         throw new UnauthorizedException({
           statusCode: 401,
@@ -49,19 +41,16 @@ export class JacWalkerController {
           message: `Walker ${name} requires a valid bearer token`,
         });
       case 'invalid':
-        throw new BadRequestException({
-          statusCode: 400,
-          error: 'Bad Request',
-          // Capped like a socket's error reply: a context validated item by item must not
-          // turn a 1 MiB body into a far larger answer.
-          message:
-            outcome.problems.length > MAX_ERROR_ENTRIES
-              ? [
-                  ...outcome.problems.slice(0, MAX_ERROR_ENTRIES - 1).map((p) => `${p.field}: ${p.message}`),
-                  JAC_MESSAGES.truncated,
-                ]
-              : outcome.problems.map((p) => `${p.field}: ${p.message}`),
-        });
+        // Capped like a socket's error reply: a context validated item by item must not
+        // turn a 1 MiB body into a far larger answer.
+        throw badRequest(
+          outcome.problems.length > MAX_ERROR_ENTRIES
+            ? [
+                ...outcome.problems.slice(0, MAX_ERROR_ENTRIES - 1).map((p) => `${p.field}: ${p.message}`),
+                JAC_MESSAGES.truncated,
+              ]
+            : outcome.problems.map((p) => `${p.field}: ${p.message}`),
+        );
       case 'failed':
         throw new InternalServerErrorException({
           statusCode: 500,

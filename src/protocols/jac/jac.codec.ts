@@ -1,3 +1,4 @@
+import { encodeJson, isJsonObject, type JsonObject } from '../../core/json.js';
 import { jsonDeeperThan } from '../../core/ws/json-depth.js';
 import type { RoutedMessage, WsCodec } from '../../core/ws/ws-protocol.js';
 import { JAC_MESSAGES as M, MAX_ERROR_ENTRIES, type JacErrorEntry } from './jac.errors.js';
@@ -26,12 +27,6 @@ export type JacInbound =
 
 /** The routed event for a message that failed validation; its data is the error list. */
 export const JAC_INVALID = '__invalid';
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * A message's problems, in the order validation finds them, kept to what one reply
@@ -62,7 +57,7 @@ export class Problems {
   }
 }
 
-function ids(type: PublishKind, body: Json, problems: Problems): string[] {
+function ids(type: PublishKind, body: JsonObject, problems: Problems): string[] {
   const field = ID_FIELD[type];
   const value = body[field];
   if (value === undefined) {
@@ -85,7 +80,7 @@ function ids(type: PublishKind, body: Json, problems: Problems): string[] {
   return value as string[];
 }
 
-function optionalString(type: string, body: Json, field: string, problems: Problems): string | null {
+function optionalString(type: string, body: JsonObject, field: string, problems: Problems): string | null {
   const value = body[field];
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') problems.add([type, field], M.string);
@@ -98,7 +93,7 @@ function optionalString(type: string, body: Json, field: string, problems: Probl
  * ignored.
  */
 export function validateJacMessage(body: unknown): JacInbound | JacErrorEntry[] {
-  if (!isObject(body)) return [{ loc: [], msg: M.notAnObject }];
+  if (!isJsonObject(body)) return [{ loc: [], msg: M.notAnObject }];
   const type = body['type'];
   if (type === undefined) return [{ loc: ['type'], msg: M.missingTag }];
   if (typeof type !== 'string') return [{ loc: ['type'], msg: M.unknownTag }];
@@ -112,8 +107,8 @@ export function validateJacMessage(body: unknown): JacInbound | JacErrorEntry[] 
       const list = ids(type, body, problems);
       const data = body['data'];
       if (data === undefined) problems.add([type, 'data'], M.required);
-      else if (!isObject(data)) problems.add([type, 'data'], M.dict);
-      return problems.any ? problems.reply() : { type, ids: list, data: data as Json };
+      else if (!isJsonObject(data)) problems.add([type, 'data'], M.dict);
+      return problems.any ? problems.reply() : { type, ids: list, data: data as JsonObject };
     }
     case 'change_user': {
       const token = optionalString(type, body, 'token', problems);
@@ -126,10 +121,10 @@ export function validateJacMessage(body: unknown): JacInbound | JacErrorEntry[] 
       const response = body['response'] ?? false;
       if (typeof response !== 'boolean') problems.add([type, 'response'], M.bool);
       const context = body['context'] ?? {};
-      if (!isObject(context)) problems.add([type, 'context'], M.dict);
+      if (!isJsonObject(context)) problems.add([type, 'context'], M.dict);
       const node = optionalString(type, body, 'node', problems);
       if (problems.any) return problems.reply();
-      return { type, walker: walker as string, response: response as boolean, context: context as Json, node };
+      return { type, walker: walker as string, response: response as boolean, context: context as JsonObject, node };
     }
     default:
       return [{ loc: ['type'], msg: M.unknownTag }];
@@ -152,7 +147,7 @@ export function parseJacFrame(data: Buffer, isBinary: boolean): JacInbound | Jac
 
 /** Server messages are compact JSON text, as the original's encoder wrote them. */
 export function encodeJac(message: unknown): Buffer {
-  return Buffer.from(JSON.stringify(message), 'utf8');
+  return encodeJson(message);
 }
 
 export const jacCodec: WsCodec = {

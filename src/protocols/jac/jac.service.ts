@@ -52,8 +52,7 @@ export class JacService implements JacNotifier {
     logger: GatehouseLogger,
   ) {
     this.log = logger.child({ protocol: JAC });
-    // Every instance writes the payload bytes as they came: no parse, no re-encode.
-    bus.subscribe(JAC, (message) => this.registry.deliver(JAC, message.target, message.payload));
+    registry.relay(JAC);
   }
 
   open(socket: WebSocket, identity: JacIdentity, channelId: string | undefined, ip: string): JacSession {
@@ -62,8 +61,6 @@ export class JacService implements JacNotifier {
       protocol: JAC,
       socket,
       user: identity.rootId,
-      normalClose: { code: 1000, reason: 'Closed by server' },
-      slowConsumerClose: { code: 1013, reason: 'Send buffer limit exceeded' },
       sendBufferLimit: this.config.WS_SEND_BUFFER_LIMIT,
     });
     const session: JacSession = { connection, channelId: channelId ?? newJacId(), ip, identity };

@@ -1,22 +1,18 @@
-import { BadRequestException, Injectable, type PipeTransform } from '@nestjs/common';
+import { Injectable, type PipeTransform } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-
-type Json = Record<string, unknown>;
+import { badRequest, NOT_A_JSON_OBJECT } from '../../../core/http/http-errors.js';
+import { isJsonObject, type JsonObject } from '../../../core/json.js';
 
 /**
  * An event as backends post it (the original's `structures/event.md`): `m` metadata with
  * the event type `e`, a `ctx` object, and any further keys, all kept as given.
  */
-export interface FatesEvent extends Json {
-  m: Json & { e: number; t?: number; eid?: string; ts?: number };
-  ctx: Json;
+export interface FatesEvent extends JsonObject {
+  m: JsonObject & { e: number; t?: number; eid?: string; ts?: number };
+  ctx: JsonObject;
 }
 
 const MAX_EID_LENGTH = 128;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Checks an event body, one message per bad field (`m.e: must be an integer`). Unknown
@@ -24,10 +20,10 @@ function isObject(value: unknown): value is Json {
  * not a class-validator DTO because the global pipe refuses unknown keys.
  */
 export function validateFatesEvent(body: unknown): { event: FatesEvent } | { problems: string[] } {
-  if (!isObject(body)) return { problems: ['body: must be a JSON object'] };
+  if (!isJsonObject(body)) return { problems: [NOT_A_JSON_OBJECT] };
   const problems: string[] = [];
   const m = body['m'];
-  if (!isObject(m)) {
+  if (!isJsonObject(m)) {
     problems.push('m: must be an object');
   } else {
     if (!Number.isSafeInteger(m['e'])) problems.push('m.e: must be an integer');
@@ -40,7 +36,7 @@ export function validateFatesEvent(body: unknown): { event: FatesEvent } | { pro
       problems.push('m.ts: must be a number');
     }
   }
-  if (!isObject(body['ctx'])) problems.push('ctx: must be an object');
+  if (!isJsonObject(body['ctx'])) problems.push('ctx: must be an object');
   return problems.length > 0 ? { problems } : { event: body as FatesEvent };
 }
 
@@ -64,9 +60,7 @@ export function completeFatesEvent(
 export class FatesEventPipe implements PipeTransform<unknown, FatesEvent> {
   transform(value: unknown): FatesEvent {
     const result = validateFatesEvent(value);
-    if ('problems' in result) {
-      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: result.problems });
-    }
+    if ('problems' in result) throw badRequest(result.problems);
     return result.event;
   }
 }

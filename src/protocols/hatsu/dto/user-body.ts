@@ -1,4 +1,5 @@
-type Json = Record<string, unknown>;
+import { NOT_A_JSON_OBJECT } from '../../../core/http/http-errors.js';
+import { isJsonObject } from '../../../core/json.js';
 
 const isString = (v: unknown): boolean => typeof v === 'string';
 const stringOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
@@ -23,9 +24,9 @@ const FIELDS: Record<string, [check: (v: unknown) => boolean, message: string]> 
  * route and never part of the READY a client receives. Returns one message per bad field.
  */
 export function userBodyProblems(body: unknown): string[] {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return ['body: must be a JSON object'];
+  if (!isJsonObject(body)) return [NOT_A_JSON_OBJECT];
   const problems: string[] = [];
-  for (const [field, value] of Object.entries(body as Json)) {
+  for (const [field, value] of Object.entries(body)) {
     const rule = FIELDS[field];
     if (rule && !rule[0](value)) problems.push(`${field}: ${rule[1]}`);
   }

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { Logger } from '@nestjs/common';
+import type { WebSocket } from 'ws';
+import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
+import { CloseSocketFilter } from './close-socket.filter.js';
+
+function wsHost(socket: WebSocket): ExecutionContextHost {
+  const host = new ExecutionContextHost([socket, undefined]);
+  host.setType('ws');
+  return host;
+}
+
+describe('CloseSocketFilter', () => {
+  let pairs: WsPairFactory;
+  const logged: unknown[][] = [];
+
+  before(async () => {
+    pairs = await WsPairFactory.start();
+    Logger.overrideLogger({
+      log: () => undefined,
+      warn: () => undefined,
+      error: (...args: unknown[]) => void logged.push(args),
+    });
+  });
+  after(() => pairs.close());
+
+  it("logs what was thrown and closes the socket with the protocol's close", async () => {
+    const filter = new CloseSocketFilter('proto', { code: 4500, reason: 'Internal' });
+    const boom = new Error('boom');
+    for (const thrown of [boom, 'a string', undefined]) {
+      const { server, client } = await pairs.pair();
+      filter.catch(thrown, wsHost(server));
+      assert.deepEqual(await client.waitClose(), { code: 4500, reason: 'Internal' });
+      assert.equal(client.received, 0, 'nothing is sent before the close');
+    }
+    assert.deepEqual(
+      logged.map((args) => [args[0], args.at(-1)]),
+      [
+        [boom, 'proto'],
+        ['a string', 'proto'],
+        ['undefined', 'proto'],
+      ],
+    );
+  });
+
+  it('leaves a socket that is already closing alone', async () => {
+    const { server, client } = await pairs.pair();
+    server.close(1000, 'bye');
+    new CloseSocketFilter('test', { code: 1011, reason: 'Internal error' }).catch(new Error('late'), wsHost(server));
+    assert.deepEqual(await client.waitClose(), { code: 1000, reason: 'bye' });
+  });
+});
