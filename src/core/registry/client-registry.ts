@@ -6,6 +6,7 @@ import { PreparedFrame } from '../ws/prepared-frame.js';
 import type { ClientInfo, CloseSpec, Connection } from './connection.js';
 
 const CONTROL_TOPIC = 'control';
+const NONE: ReadonlySet<Connection> = new Set();
 const CLOSE = Buffer.from('close');
 /** Revocations: `{protocol, credential, code, reason}` to every instance. */
 const REVOKE_TOPIC = 'control.revoke';
@@ -203,15 +204,22 @@ export abstract class ClientRegistry {
    */
   deliver(protocol: string, target: Target, payload: Buffer, binary = false): number {
     let sent = 0;
-    // The common fan-out (one user or one channel) walks the index itself: no copy, no dedup needed.
-    const single = target.kind !== 'all' && target.kind !== 'client' && target.ids.length === 1;
-    const recipients = single
-      ? (target.kind === 'user' ? this.byUser : this.byChannel).get(key(protocol, target.ids[0] as string))
-      : this.resolve(protocol, target);
-    if (!recipients) return 0;
     const prepared = new PreparedFrame(payload, binary);
-    for (const connection of recipients) if (connection.sendPrepared(prepared)) sent++;
+    for (const connection of this.recipients(protocol, target)) if (connection.sendPrepared(prepared)) sent++;
     return sent;
+  }
+
+  /**
+   * `resolve` for a fan-out that iterates once, right away: the common case (one user or one
+   * channel) is the index's own set, no copy and no dedup needed. Connections may leave the
+   * set while it is walked (a slow consumer cut off); none may be added.
+   */
+  recipients(protocol: string, target: Target): Iterable<Connection> {
+    if (target.kind === 'all' || target.kind === 'client' || target.ids.length !== 1) {
+      return this.resolve(protocol, target);
+    }
+    const index = target.kind === 'user' ? this.byUser : this.byChannel;
+    return index.get(key(protocol, target.ids[0] as string)) ?? NONE;
   }
 
   /** How many of this instance's connections `target` names: the size of one index, O(1). */

@@ -474,7 +474,7 @@ export class HatsuService implements OnModuleDestroy {
    */
   private deliverLocal(target: Target, payload: Buffer, presence: boolean): void {
     const prepared = new PreparedFrame(payload, false);
-    for (const connection of this.registry.resolve(HATSU, indexed(target, presence))) {
+    for (const connection of this.registry.recipients(HATSU, indexed(target, presence))) {
       const session = this.sessions.get(connection.socket);
       if (session?.state === 'ready') this.send(session, payload, prepared);
     }
