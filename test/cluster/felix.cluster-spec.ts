@@ -34,6 +34,21 @@ async function heartbeat(c: WsTestClient): Promise<Record<string, unknown>> {
   return message.data;
 }
 
+/**
+ * Heartbeats until the ACK reports `guildsCount`, and returns that ACK. A report reaches the
+ * instance that took it before its PUT is answered, the others a moment later: Redis answers
+ * a publish before it writes the message to the subscribers.
+ */
+async function ackOnceReported(c: WsTestClient, guildsCount: number): Promise<Record<string, unknown>> {
+  return waitFor(
+    async () => {
+      const ack = await heartbeat(c);
+      return ack['guildsCount'] === guildsCount ? ack : undefined;
+    },
+    { intervalMs: 2, what: `an ACK with guildsCount ${guildsCount}` },
+  );
+}
+
 async function listen(c: WsTestClient, lists: { users?: string[]; guilds?: string[] }): Promise<void> {
   c.send({ code: 20002, data: { users: lists.users ?? [], guilds: lists.guilds ?? [] } });
   await heartbeat(c);
@@ -166,14 +181,14 @@ describe('felix across two instances on one Redis', await redisSuite(), () => {
     const token = await createToken(a);
     const onB = await connect(b, token.token);
     await putStatus(a, { shards: [{ id: 0, ping: 12 }], guildsCount: 4242, memoryUsage: 10.5, uptime: 1000 });
-    const ack = await heartbeat(onB);
+    const ack = await ackOnceReported(onB, 4242);
     assert.deepEqual(ack['shards'], [{ id: 0, ping: 12 }]);
     assert.equal(ack['guildsCount'], 4242);
     assert.equal(ack['memoryUsage'], 10.5);
     assert.ok((ack['uptime'] as number) >= 1000);
   });
 
-  it('pushes each status report to both instances once: the next heartbeat anywhere has it', async () => {
+  it('pushes each status report to both instances once: once it is there, every later heartbeat has it', async () => {
     const token = await createToken(a);
     const onA = await connect(a, token.token);
     const onB = await connect(b, token.token);
@@ -189,8 +204,11 @@ describe('felix across two instances on one Redis', await redisSuite(), () => {
       for (let i = 0; i < rounds; i++) {
         const through = i % 2 === 0 ? a : b;
         await putStatus(through, { shards: [{ id: i, ping: i }], guildsCount: 5000 + i });
-        // No waiting: the report reached the other instance before its PUT was answered.
+        // The instance that took the PUT has the report already; no heartbeat waits for it.
+        const own = await heartbeat(through === a ? onA : onB);
+        assert.equal(own['guildsCount'], 5000 + i, `round ${i}, reported through ${through === a ? 'A' : 'B'}`);
         for (const c of [onB, onA]) {
+          await ackOnceReported(c, 5000 + i);
           const ack = await heartbeat(c);
           assert.equal(ack['guildsCount'], 5000 + i, `round ${i}, reported through ${through === a ? 'A' : 'B'}`);
           assert.deepEqual(ack['shards'], [{ id: i, ping: i }]);
@@ -245,6 +263,7 @@ describe('felix status across a bus gap and a Redis outage', await redisSuite(),
     const onB = [await connect(b, token.token), await connect(b, token.token)];
 
     await putStatus(a, { shards: [{ id: 0, ping: 1 }], guildsCount: 11, uptime: 500 });
+    for (const c of onB) await ackOnceReported(c, 11);
     const flood = await heartbeatFlood([...onA, ...onB], 250);
     assert.equal(flood.length, 1000);
     for (const ack of flood) assert.equal(ack['guildsCount'], 11);
@@ -279,7 +298,8 @@ describe('felix status across a bus gap and a Redis outage', await redisSuite(),
     const onA = await connect(a, token.token);
     const onB = await connect(b, token.token);
     await putStatus(b, { shards: [{ id: 3, ping: 3 }], guildsCount: 33, uptime: 1000 });
-    for (const c of [onA, onB]) assert.equal((await heartbeat(c))['guildsCount'], 33);
+    assert.equal((await heartbeat(onB))['guildsCount'], 33);
+    await ackOnceReported(onA, 33);
 
     watch.stop();
     await redis.stop();
@@ -297,6 +317,7 @@ describe('felix status across a bus gap and a Redis outage', await redisSuite(),
     // Back with its data: the re-read after the gap finds the same report, the sockets stay.
     for (const c of [onA, onB]) assert.equal((await heartbeat(c))['guildsCount'], 33);
     await putStatus(a, { shards: [], guildsCount: 55 });
-    for (const c of [onB, onA]) assert.equal((await heartbeat(c))['guildsCount'], 55);
+    assert.equal((await heartbeat(onA))['guildsCount'], 55);
+    await ackOnceReported(onB, 55);
   });
 });

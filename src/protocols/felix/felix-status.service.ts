@@ -74,9 +74,10 @@ export class FelixStatusService implements OnApplicationBootstrap {
 
   /**
    * Stores the report, then pushes the same bytes to every instance, this one included
-   * (the bus dispatches locally first), so each holds it before the PUT is answered. A
-   * store failure rejects before anything changed; a failed push has reached this instance
-   * only, and the others catch up when their bus rejoins.
+   * (the bus dispatches locally first, so this one holds it before the PUT is answered; the
+   * others as soon as the push reaches them). A store failure rejects before anything
+   * changed; a failed push has reached this instance only, and the others catch up when
+   * their bus rejoins.
    */
   async report(report: StatusReport): Promise<void> {
     const status: StoredStatus = {
