@@ -60,6 +60,19 @@ export class AdminModule implements OnModuleInit {
         '/admin/openapi.json': {
           get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
         },
+        '/metrics': {
+          get: {
+            summary: 'Prometheus metrics (text format 0.0.4); on METRICS_PORT instead when it is set',
+            description:
+              'Bearer METRICS_TOKEN when it is set, else open. Absent with METRICS_ENABLED=false. ' +
+              'The families are listed in docs/operations.md.',
+            security: [{ metrics: [] }, {}],
+            responses: {
+              '200': { description: 'The exposition', content: { 'text/plain': { schema: { type: 'string' } } } },
+              '401': { description: 'METRICS_TOKEN is set and the request does not carry it' },
+            },
+          },
+        },
         '/health/live': {
           get: { summary: 'Liveness', security: [], responses: { '200': { description: 'Running' } } },
         },

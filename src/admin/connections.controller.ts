@@ -1,5 +1,5 @@
-import { Controller, Delete, Get, HttpCode, Param, Query, UseGuards } from '@nestjs/common';
-import { AdminGuard } from '../core/auth/admin.guard.js';
+import { Delete, Get, HttpCode, Param, Query } from '@nestjs/common';
+import { AdminController } from '../core/auth/admin-controller.decorator.js';
 import { notFound } from '../core/http/http-errors.js';
 import { ClientRegistry } from '../core/registry/client-registry.js';
 import type { ClientInfo } from '../core/registry/connection.js';
@@ -16,8 +16,7 @@ export interface ConnectionsPage {
 }
 
 /** Every connection of every protocol, on every instance. */
-@Controller('admin/connections')
-@UseGuards(AdminGuard)
+@AdminController('admin/connections')
 export class ConnectionsController {
   constructor(private readonly registry: ClientRegistry) {}
 

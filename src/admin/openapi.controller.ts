@@ -1,9 +1,8 @@
-import { Controller, Get, UseGuards } from '@nestjs/common';
-import { AdminGuard } from '../core/auth/admin.guard.js';
+import { Get } from '@nestjs/common';
+import { AdminController } from '../core/auth/admin-controller.decorator.js';
 import { OpenApiRegistry } from '../core/http/openapi.js';
 
-@Controller('admin')
-@UseGuards(AdminGuard)
+@AdminController('admin')
 export class OpenApiController {
   constructor(private readonly openApi: OpenApiRegistry) {}
 

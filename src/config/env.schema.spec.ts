@@ -27,7 +27,11 @@ describe('environment schema', () => {
   });
 
   it('accepts a redis URL', () => {
-    assert.equal(validateEnv({ REDIS_URL: 'redis://127.0.0.1:6379/2' }).REDIS_URL, 'redis://127.0.0.1:6379/2');
+    const secrets = { ADMIN_TOKEN: 'a-shared-admin-token', JAC_JWT_SECRET: 'a-shared-jwt-secret' };
+    assert.equal(
+      validateEnv({ REDIS_URL: 'redis://127.0.0.1:6379/2', ...secrets }).REDIS_URL,
+      'redis://127.0.0.1:6379/2',
+    );
   });
 
   it('names every bad variable, without echoing its value', () => {
@@ -75,5 +79,71 @@ describe('environment schema', () => {
 
   it('ignores variables it does not know', () => {
     assert.equal(validateEnv({ PATH: '/bin', UNRELATED: 'x' }).PORT, 8080);
+  });
+
+  it('reads booleans in the usual spellings and refuses anything else', () => {
+    for (const [text, value] of [
+      ['true', true],
+      ['1', true],
+      ['on', true],
+      ['YES', true],
+      ['false', false],
+      ['0', false],
+      ['off', false],
+      ['No', false],
+    ] as const) {
+      assert.equal(validateEnv({ METRICS_ENABLED: text }).METRICS_ENABLED, value, text);
+    }
+    assert.equal(validateEnv({}).METRICS_ENABLED, true);
+    assert.throws(() => validateEnv({ METRICS_ENABLED: 'maybe' }), /METRICS_ENABLED: must be true or false/);
+  });
+
+  it('takes a list of proxies, and names a bad one', () => {
+    const env = validateEnv({ TRUST_PROXY: ' 10.0.0.0/8, ::1 ,loopback,192.168.1.7' });
+    assert.equal(env.TRUST_PROXY, ' 10.0.0.0/8, ::1 ,loopback,192.168.1.7');
+    for (const bad of ['10.0.0.0/33', 'proxy.example.com', '1.2.3', ',']) {
+      assert.throws(() => validateEnv({ TRUST_PROXY: bad }), /TRUST_PROXY: must be a comma-separated list/, bad);
+    }
+  });
+
+  it('names the type a value broke before its range', () => {
+    for (const [value, message] of [
+      ['eighty', 'PORT: must be an integer number'],
+      ['8.5', 'PORT: must be an integer number'],
+      ['70000', 'PORT: must not be greater than 65535'],
+      ['-1', 'PORT: must not be less than 0'],
+    ] as const) {
+      assert.throws(
+        () => validateEnv({ PORT: value }),
+        (err: unknown) => err instanceof ConfigValidationError && err.problems.join() === message,
+        value,
+      );
+    }
+  });
+
+  it('refuses the Redis engine without shared secrets, and says which is missing', () => {
+    const redis = { REDIS_URL: 'redis://127.0.0.1:6379' };
+    assert.throws(
+      () => validateEnv(redis),
+      (err: unknown) =>
+        err instanceof ConfigValidationError &&
+        err.problems.length === 2 &&
+        err.problems[0]?.startsWith('ADMIN_TOKEN: must be set when REDIS_URL is set') === true &&
+        err.problems[1]?.startsWith('JAC_JWT_SECRET: must be set when REDIS_URL is set') === true,
+    );
+    assert.throws(
+      () => validateEnv({ ...redis, ADMIN_TOKEN: 'a-shared-admin-token' }),
+      /^(?!.*ADMIN_TOKEN).*JAC_JWT_SECRET/s,
+    );
+    // The embedded engine makes its own.
+    assert.equal(validateEnv({}).ADMIN_TOKEN, undefined);
+  });
+
+  it('keeps the metrics port apart from the others', () => {
+    assert.throws(
+      () => validateEnv({ HATSU_PORT: '9200', METRICS_PORT: '9200' }),
+      /METRICS_PORT: must differ from HATSU_PORT/,
+    );
+    assert.equal(validateEnv({ METRICS_PORT: '9201' }).METRICS_PORT, 9201);
   });
 });

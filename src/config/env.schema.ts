@@ -1,6 +1,21 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  registerDecorator,
+  validateSync,
+} from 'class-validator';
+import proxyAddr from 'proxy-addr';
+import { brokenMessage } from '../core/validation/constraints.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -19,6 +34,54 @@ const toInt = ({ value }: { value: unknown }): unknown => {
 
 const optionalInt = ({ value }: { value: unknown }): unknown => toInt({ value: emptyToUndefined({ value }) });
 
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/** `true`/`false` (also 1/0, yes/no, on/off, any case); anything else stays a string and fails `IsBoolean`. */
+const toBool = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const word = value.trim().toLowerCase();
+  if (TRUE.has(word)) return true;
+  if (FALSE.has(word)) return false;
+  return value;
+};
+
+/** The entries of a comma-separated list, trimmed, empty ones dropped. */
+export function listEntries(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
+/**
+ * A comma-separated list of proxy addresses: IPv4/IPv6 addresses, CIDR ranges, or the
+ * names `loopback`, `linklocal` and `uniquelocal`, as the proxy-addr library reads them.
+ */
+function IsTrustList(): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isTrustList',
+      target: target.constructor,
+      propertyName: propertyName as string,
+      options: {
+        message: 'must be a comma-separated list of IP addresses, CIDR ranges, loopback, linklocal or uniquelocal',
+      },
+      validator: {
+        validate(value: unknown): boolean {
+          if (typeof value !== 'string' || listEntries(value).length === 0) return false;
+          try {
+            proxyAddr.compile(listEntries(value));
+            return true;
+          } catch {
+            return false;
+          }
+        },
+      },
+    });
+}
+
 /**
  * Every environment variable the gateway reads (SPEC section 2), with its default.
  * Code reads this typed object, never `process.env`.
@@ -36,7 +99,10 @@ export class EnvSchema {
 
   @Transform(emptyToUndefined)
   @IsOptional()
-  @IsUrl({ protocols: ['redis', 'rediss'], require_tld: false, require_protocol: true })
+  @IsUrl(
+    { protocols: ['redis', 'rediss'], require_tld: false, require_protocol: true },
+    { message: 'must be a redis:// or rediss:// URL' },
+  )
   REDIS_URL?: string;
 
   @IsString()
@@ -51,6 +117,35 @@ export class EnvSchema {
 
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'info';
+
+  /**
+   * Peers whose `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` are believed
+   * (load balancers, reverse proxies). Unset: none, the socket's peer is the client.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsTrustList()
+  TRUST_PROXY?: string;
+
+  /** Prometheus metrics on `GET /metrics`; off: no route, no latency timing. */
+  @Transform(toBool)
+  @IsBoolean({ message: 'must be true or false' })
+  METRICS_ENABLED = true;
+
+  /** When set, `/metrics` wants `Authorization: Bearer <METRICS_TOKEN>`. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  METRICS_TOKEN?: string;
+
+  /** When set, `/metrics` is served on this port only (HOST), not on PORT. */
+  @Transform(optionalInt)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  METRICS_PORT?: number;
 
   @Transform(toInt)
   @IsInt()
@@ -202,6 +297,7 @@ export class EnvSchema {
   JAC_PING_TIMEOUT_MS = 20_000;
 }
 
+/** A configuration that cannot run: one line per bad variable, never its value (it may be a secret). */
 export class ConfigValidationError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
@@ -210,20 +306,37 @@ export class ConfigValidationError extends Error {
 }
 
 /** Each listener needs a port of its own (0, "any free port", never clashes). */
-function portClash(env: EnvSchema): string | null {
+function portClashes(env: EnvSchema): string[] {
   const ports: [string, number | undefined][] = [
     ['PORT', env.PORT],
     ['FELIX_PORT', env.FELIX_PORT],
     ['HATSU_PORT', env.HATSU_PORT],
+    ['METRICS_PORT', env.METRICS_PORT],
   ];
-  for (let i = 0; i < ports.length; i++) {
-    for (let j = i + 1; j < ports.length; j++) {
-      const [a, pa] = ports[i] as [string, number | undefined];
-      const [b, pb] = ports[j] as [string, number | undefined];
-      if (pa !== undefined && pa !== 0 && pa === pb) return `${b}: must differ from ${a} (both ${pa})`;
-    }
+  const clashes: string[] = [];
+  for (let j = 1; j < ports.length; j++) {
+    const [b, pb] = ports[j] as [string, number | undefined];
+    const first = ports.slice(0, j).find(([, pa]) => pa !== undefined && pa !== 0 && pa === pb);
+    if (first) clashes.push(`${b}: must differ from ${first[0]} (both ${pb})`);
   }
-  return null;
+  return clashes;
+}
+
+/**
+ * Secrets every instance of a cluster must share. Made up per process they would differ
+ * from instance to instance, and an admin call or a jac token would work or fail with
+ * whichever instance the load balancer picked.
+ */
+function clusterSecrets(env: EnvSchema): string[] {
+  if (env.REDIS_URL === undefined) return [];
+  const missing: string[] = [];
+  if (env.ADMIN_TOKEN === undefined) {
+    missing.push('ADMIN_TOKEN: must be set when REDIS_URL is set (every instance must accept the same admin token)');
+  }
+  if (env.JAC_JWT_SECRET === undefined) {
+    missing.push('JAC_JWT_SECRET: must be set when REDIS_URL is set (every instance must verify the same jac tokens)');
+  }
+  return missing;
 }
 
 /**
@@ -239,18 +352,14 @@ export function validateEnv(raw: Record<string, unknown>): EnvSchema {
   }
   const env = plainToInstance(EnvSchema, picked);
   const errors = validateSync(env, { whitelist: true, forbidUnknownValues: true });
-  if (errors.length === 0) {
-    const clash = portClash(env);
-    if (clash) throw new ConfigValidationError([clash]);
-  }
-  if (errors.length > 0) {
-    throw new ConfigValidationError(
-      errors.map((e) => {
-        const constraint = Object.values(e.constraints ?? {})[0] ?? 'is invalid';
-        // Never print the value itself: it may be a secret.
-        return `${e.property}: ${constraint.replace(e.property, 'value')}`;
-      }),
-    );
-  }
+  const problems = errors.map((e) => {
+    // Never the value itself: it may be a secret.
+    return `${e.property}: ${brokenMessage(e.property, e.constraints) ?? 'is invalid'}`;
+  });
+  // Rules across variables are only checked between values that are valid one by one.
+  const bad = new Set(errors.map((e) => e.property));
+  problems.push(...portClashes(env).filter((p) => !bad.has(p.slice(0, p.indexOf(':')))));
+  if (!bad.has('REDIS_URL')) problems.push(...clusterSecrets(env).filter((p) => !bad.has(p.slice(0, p.indexOf(':')))));
+  if (problems.length > 0) throw new ConfigValidationError(problems);
   return env;
 }

@@ -3,6 +3,8 @@ import { AdminGuard } from './auth/admin.guard.js';
 import { AdminToken } from './auth/admin-token.js';
 import { EngineModule } from './engine/engine.module.js';
 import { OpenApiRegistry } from './http/openapi.js';
+import { ProxyTrust } from './http/proxy-trust.js';
+import { AdminAudit } from './logging/admin-audit.interceptor.js';
 import { GatewayCatalog } from './ws/gateway-catalog.js';
 import { UpgradeLimits } from './ws/upgrade-limits.js';
 
@@ -10,7 +12,16 @@ import { UpgradeLimits } from './ws/upgrade-limits.js';
 @Global()
 @Module({
   imports: [EngineModule],
-  providers: [GatewayCatalog, UpgradeLimits, AdminToken, AdminGuard, OpenApiRegistry],
-  exports: [EngineModule, GatewayCatalog, UpgradeLimits, AdminToken, AdminGuard, OpenApiRegistry],
+  providers: [GatewayCatalog, UpgradeLimits, AdminToken, AdminGuard, AdminAudit, OpenApiRegistry, ProxyTrust],
+  exports: [
+    EngineModule,
+    GatewayCatalog,
+    UpgradeLimits,
+    AdminToken,
+    AdminGuard,
+    AdminAudit,
+    OpenApiRegistry,
+    ProxyTrust,
+  ],
 })
 export class CoreModule {}

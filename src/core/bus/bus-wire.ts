@@ -11,21 +11,31 @@ interface Header {
   t: string;
   k: Target['kind'];
   i?: readonly string[];
+  /** When it was published (epoch ms, fractional), for the delivery-latency histogram; absent when not timed. */
+  s?: number;
 }
 
 const KINDS: ReadonlySet<string> = new Set<Target['kind']>(['user', 'channel', 'client', 'all']);
 
-export function encodeBusMessage(origin: string, message: BusMessage): Buffer {
+export function encodeBusMessage(origin: string, message: BusMessage, sentAt = 0): Buffer {
   const header: Header = { o: origin, t: message.topic, k: message.target.kind };
   if (message.target.kind !== 'all') header.i = message.target.ids;
+  if (sentAt > 0) header.s = sentAt;
   const head = encodeJson(header);
   const prefix = Buffer.allocUnsafe(4);
   prefix.writeUInt32BE(head.length, 0);
   return Buffer.concat([prefix, head, message.payload]);
 }
 
+export interface DecodedBusMessage {
+  origin: string;
+  message: BusMessage;
+  /** When it was published (epoch ms), or 0 when the publisher did not time it. */
+  sentAt: number;
+}
+
 /** The frame's origin and message, or null when the frame is not one `encodeBusMessage` wrote. */
-export function decodeBusMessage(frame: Buffer): { origin: string; message: BusMessage } | null {
+export function decodeBusMessage(frame: Buffer): DecodedBusMessage | null {
   if (frame.length < 4) return null;
   const headLength = frame.readUInt32BE(0);
   if (frame.length < 4 + headLength) return null;
@@ -39,18 +49,19 @@ export function decodeBusMessage(frame: Buffer): { origin: string; message: BusM
   if (!header) return null;
   const payload = frame.subarray(4 + headLength);
   const target: Target = header.k === 'all' ? { kind: 'all' } : { kind: header.k, ids: header.i ?? [] };
-  return { origin: header.o, message: { topic: header.t, target, payload } };
+  return { origin: header.o, message: { topic: header.t, target, payload }, sentAt: header.s ?? 0 };
 }
 
 // A frame from another build, or garbage on the channel, must not reach a subscriber
 // as a message with a missing origin or an unknown target kind.
 function asHeader(value: unknown): Header | null {
   if (!isJsonObject(value)) return null;
-  const { o, t, k, i } = value;
+  const { o, t, k, i, s } = value;
   if (typeof o !== 'string' || typeof t !== 'string' || !isKind(k)) return null;
-  if (k === 'all') return { o, t, k };
+  const sentAt = typeof s === 'number' && Number.isFinite(s) && s > 0 ? { s } : {};
+  if (k === 'all') return { o, t, k, ...sentAt };
   if (!Array.isArray(i) || !i.every((id): id is string => typeof id === 'string')) return null;
-  return { o, t, k, i };
+  return { o, t, k, i, ...sentAt };
 }
 
 function isKind(value: unknown): value is Target['kind'] {

@@ -1,4 +1,5 @@
 import type { Logger as Pino } from 'pino';
+import { epochMs, LatencyHistogram } from '../metrics/latency-histogram.js';
 
 /**
  * Who a bus message is for. Ids are protocol-scoped: the protocol named by the
@@ -20,25 +21,62 @@ export interface BusMessage {
 
 export type BusHandler = (message: BusMessage) => void;
 
+/** One topic on this instance: its subscribers and what went through it, for the metrics. */
+export class TopicEntry {
+  readonly handlers = new Set<BusHandler>();
+  published = 0;
+  received = 0;
+  receivedBytes = 0;
+  /** From the publish (on whichever instance) to the end of this instance's writes. */
+  readonly latency = new LatencyHistogram();
+
+  constructor(readonly topic: string) {}
+}
+
+export interface EventBusOptions {
+  /** Receives the errors subscribers throw; without it they are dropped. */
+  log?: Pino;
+  /** Times every message from its publish to the end of its local delivery (the metrics' latency histogram). */
+  timing?: boolean;
+}
+
+/** Where a message whose topic nobody here subscribes to is counted. */
+const OTHER_TOPIC = 'other';
+
 /**
  * The event bus: a publish is delivered to this instance's subscribers at once and
  * to every other instance exactly once. Two drivers: memory (one process) and Redis.
  */
 export abstract class EventBus {
-  private readonly handlers = new Map<string, Set<BusHandler>>();
+  private readonly topics = new Map<string, TopicEntry>();
+  private readonly other = new TopicEntry(OTHER_TOPIC);
+  private readonly handlerLog: Pino | undefined;
+  protected readonly timing: boolean;
+  private rejoinCount = 0;
 
   /** This process's id in the cluster. */
   abstract readonly instanceId: string;
 
-  /** `log` receives the errors subscribers throw; without it they are dropped. */
-  protected constructor(private readonly handlerLog?: Pino) {}
+  protected constructor(options: EventBusOptions = {}) {
+    this.handlerLog = options.log;
+    this.timing = options.timing === true;
+  }
 
   /**
    * Delivers locally (synchronously, before returning) and then to other instances.
    * Rejects with `EngineUnavailableError` when other instances could not be told;
    * local delivery has happened regardless.
    */
-  abstract publish(message: BusMessage): Promise<void>;
+  publish(message: BusMessage): Promise<void> {
+    const sentAt = this.timing ? epochMs() : 0;
+    const entry = this.entry(message.topic);
+    entry.published++;
+    this.deliver(entry, message, sentAt);
+    return this.send(message, sentAt);
+  }
+
+  /** Tells the other instances (`sentAt`: when it was published, or 0 when not timed). */
+  protected abstract send(message: BusMessage, sentAt: number): Promise<void>;
 
   private readonly rejoinListeners = new Set<() => void>();
 
@@ -54,6 +92,7 @@ export abstract class EventBus {
   }
 
   protected rejoined(): void {
+    this.rejoinCount++;
     for (const listener of this.rejoinListeners) {
       try {
         listener();
@@ -64,13 +103,31 @@ export abstract class EventBus {
   }
 
   subscribe(topic: string, handler: BusHandler): () => void {
-    let set = this.handlers.get(topic);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(topic, set);
-    }
-    set.add(handler);
-    return () => set.delete(handler);
+    const { handlers } = this.entry(topic);
+    handlers.add(handler);
+    return () => handlers.delete(handler);
+  }
+
+  /** Every topic this instance subscribed to or published on, with its counters. */
+  topicStats(): Iterable<TopicEntry> {
+    return [...this.topics.values(), this.other];
+  }
+
+  /** How many times this instance heard the others again after a gap. */
+  get rejoins(): number {
+    return this.rejoinCount;
+  }
+
+  /**
+   * A message from another instance, `bytes` long on the wire, published at `sentAt`
+   * (0: not timed). Topics nobody here knows are counted together, so another build's
+   * traffic cannot grow the metrics' label set.
+   */
+  protected received(message: BusMessage, bytes: number, sentAt: number): void {
+    const entry = this.topics.get(message.topic) ?? this.other;
+    entry.received++;
+    entry.receivedBytes += bytes;
+    this.deliver(entry, message, sentAt);
   }
 
   /**
@@ -78,15 +135,23 @@ export abstract class EventBus {
    * throws is logged and skipped: it must not keep the message from the others, from
    * other instances (a publish dispatches before it sends), or crash the Redis reader.
    */
-  protected dispatch(message: BusMessage): void {
-    const set = this.handlers.get(message.topic);
-    if (!set) return;
-    for (const handler of set) {
+  private deliver(entry: TopicEntry, message: BusMessage, sentAt: number): void {
+    for (const handler of entry.handlers) {
       try {
         handler(message);
       } catch (err) {
         this.handlerLog?.error({ err, topic: message.topic }, 'bus subscriber failed');
       }
     }
+    if (sentAt > 0 && entry.handlers.size > 0) entry.latency.observe((epochMs() - sentAt) / 1000);
+  }
+
+  private entry(topic: string): TopicEntry {
+    let entry = this.topics.get(topic);
+    if (!entry) {
+      entry = new TopicEntry(topic);
+      this.topics.set(topic, entry);
+    }
+    return entry;
   }
 }

@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import type { Logger as Pino } from 'pino';
-import { EventBus, type BusMessage } from './event-bus.js';
+import { EventBus, type EventBusOptions } from './event-bus.js';
 
 /** The embedded engine's bus: one process, so every publish is a local dispatch. */
 export class MemoryEventBus extends EventBus {
   readonly instanceId = `local-${randomBytes(4).toString('hex')}`;
 
-  constructor(log?: Pino) {
-    super(log);
+  constructor(options: EventBusOptions = {}) {
+    super(options);
   }
 
-  publish(message: BusMessage): Promise<void> {
-    this.dispatch(message);
+  /** There are no other instances. */
+  protected send(): Promise<void> {
     return Promise.resolve();
   }
 }

@@ -3,7 +3,7 @@ import type { Logger as Pino } from 'pino';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
 import type { RedisConnections } from '../engine/redis-connections.js';
 import { decodeBusMessage, encodeBusMessage } from './bus-wire.js';
-import { EventBus, type BusMessage } from './event-bus.js';
+import { EventBus, type BusMessage, type EventBusOptions } from './event-bus.js';
 
 /**
  * The Redis bus: one PUBLISH per publish on one shared channel, whatever the number
@@ -20,8 +20,9 @@ export class RedisEventBus extends EventBus {
   constructor(
     private readonly redis: RedisConnections,
     private readonly log: Pino,
+    options: Omit<EventBusOptions, 'log'> = {},
   ) {
-    super(log);
+    super({ ...options, log });
     this.channel = redis.key('bus');
     this.channelBuffer = Buffer.from(this.channel);
     redis.subscriber.on('messageBuffer', (channel: Buffer, frame: Buffer) => {
@@ -68,10 +69,9 @@ export class RedisEventBus extends EventBus {
     return this.listening;
   }
 
-  async publish(message: BusMessage): Promise<void> {
-    this.dispatch(message);
+  protected async send(message: BusMessage, sentAt: number): Promise<void> {
     try {
-      await this.redis.command.publish(this.channel, encodeBusMessage(this.instanceId, message));
+      await this.redis.command.publish(this.channel, encodeBusMessage(this.instanceId, message, sentAt));
     } catch (err) {
       throw new EngineUnavailableError('publish', err);
     }
@@ -84,6 +84,6 @@ export class RedisEventBus extends EventBus {
       return;
     }
     if (decoded.origin === this.instanceId) return;
-    this.dispatch(decoded.message);
+    this.received(decoded.message, frame.length, this.timing ? decoded.sentAt : 0);
   }
 }

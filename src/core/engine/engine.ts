@@ -1,9 +1,10 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
-import type { EventBus } from '../bus/event-bus.js';
+import type { EventBus, TopicEntry } from '../bus/event-bus.js';
 import { MemoryEventBus } from '../bus/memory-event-bus.js';
 import { RedisEventBus } from '../bus/redis-event-bus.js';
 import { GatehouseLogger } from '../logging/gatehouse-logger.js';
+import { Metrics, type EngineGauges } from '../metrics/metrics.js';
 import type { ClientRegistry } from '../registry/client-registry.js';
 import { MemoryClientRegistry } from '../registry/memory-client-registry.js';
 import { RedisClientRegistry } from '../registry/redis-client-registry.js';
@@ -20,28 +21,52 @@ const READY_PING_TIMEOUT_MS = 1000;
  * `EventBus`, `Store` and `ClientRegistry` it exposes.
  */
 @Injectable()
-export class Engine implements OnModuleInit, OnApplicationShutdown {
+export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges {
   readonly kind: 'memory' | 'redis';
   readonly bus: EventBus;
   readonly store: Store;
   readonly registry: ClientRegistry;
   private readonly redis: RedisConnections | null;
 
-  constructor(config: AppConfig, logger: GatehouseLogger) {
+  constructor(config: AppConfig, logger: GatehouseLogger, metrics: Metrics) {
     const log = logger.child({ context: 'Engine' });
+    const timing = metrics.enabled;
     if (config.REDIS_URL === undefined) {
       this.kind = 'memory';
       this.redis = null;
-      this.bus = new MemoryEventBus(log);
+      this.bus = new MemoryEventBus({ log, timing });
       this.store = new MemoryStore();
       this.registry = new MemoryClientRegistry(this.bus, log);
-      return;
+    } else {
+      this.kind = 'redis';
+      this.redis = new RedisConnections(config.REDIS_URL, config.REDIS_KEY_PREFIX, log);
+      this.bus = new RedisEventBus(this.redis, log, { timing });
+      this.store = new RedisStore(this.redis);
+      this.registry = new RedisClientRegistry(this.bus, log, this.redis, { heartbeatMs: 2000, ttlMs: 6000 });
     }
-    this.kind = 'redis';
-    this.redis = new RedisConnections(config.REDIS_URL, config.REDIS_KEY_PREFIX, log);
-    this.bus = new RedisEventBus(this.redis, log);
-    this.store = new RedisStore(this.redis);
-    this.registry = new RedisClientRegistry(this.bus, log, this.redis, { heartbeatMs: 2000, ttlMs: 6000 });
+    this.registry.countWith((protocol) => metrics.protocol(protocol));
+    metrics.watchEngine(this);
+  }
+
+  get instanceId(): string {
+    return this.bus.instanceId;
+  }
+
+  topicStats(): Iterable<TopicEntry> {
+    return this.bus.topicStats();
+  }
+
+  get rejoins(): number {
+    return this.bus.rejoins;
+  }
+
+  redisLinks(): Record<string, boolean> | null {
+    if (!this.redis) return null;
+    return {
+      command: this.redis.command.status === 'ready',
+      subscriber: this.redis.subscriber.status === 'ready',
+      bus: (this.bus as RedisEventBus).isListening,
+    };
   }
 
   async onModuleInit(): Promise<void> {

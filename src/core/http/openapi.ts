@@ -25,7 +25,10 @@ export class OpenApiRegistry {
         description: 'Feeds the WebSocket gateways: tokens, publishes, stored data and connections.',
       },
       components: {
-        securitySchemes: { admin: { type: 'http', scheme: 'bearer' } },
+        securitySchemes: {
+          admin: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
+          metrics: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for /metrics' },
+        },
         schemas: { Error: ERROR_SCHEMA, ...this.schemas },
         responses: STANDARD_RESPONSES,
       },

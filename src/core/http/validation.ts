@@ -1,4 +1,5 @@
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { brokenMessage } from '../validation/constraints.js';
 import { badRequest } from './http-errors.js';
 
 export interface FieldProblem {
@@ -7,24 +8,16 @@ export interface FieldProblem {
   message: string;
 }
 
-/** One problem per bad field: its first failed constraint. */
+/** One problem per bad field: the constraint its value broke (see `brokenConstraint`). */
 export function fieldProblems(errors: ValidationError[], parent = ''): FieldProblem[] {
   const problems: FieldProblem[] = [];
   for (const error of errors) {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    const first = Object.values(error.constraints ?? {})[0];
-    if (first !== undefined) problems.push({ field, message: withoutName(first, error.property) });
+    const message = brokenMessage(error.property, error.constraints);
+    if (message !== undefined) problems.push({ field, message });
     else if (error.children?.length) problems.push(...fieldProblems(error.children, field));
   }
   return problems;
-}
-
-/** class-validator starts messages with the property's name; the path already says it. */
-function withoutName(message: string, property: string): string {
-  for (const prefix of [`property ${property} `, `${property} `]) {
-    if (message.startsWith(prefix)) return message.slice(prefix.length);
-  }
-  return message;
 }
 
 /** One message per bad field, named by its path (`to.guild_id: must be a snowflake`). */

@@ -30,7 +30,14 @@ export function createPino(level: string, destination?: DestinationStream): Pino
   return destination ? pino(options, destination) : pino(options);
 }
 
-const NEST_STARTUP = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'WebSocketsController']);
+const NEST_STARTUP = new Set([
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'WebSocketsController',
+  'NestFactory',
+  'NestApplication',
+]);
 
 /**
  * Structured JSON logging (pino) for the whole process, also used as Nest's logger.

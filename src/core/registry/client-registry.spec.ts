@@ -28,7 +28,7 @@ describe('MemoryClientRegistry', () => {
   after(() => pairs.close());
 
   function fresh(): void {
-    bus = new MemoryEventBus(log);
+    bus = new MemoryEventBus({ log });
     registry = new MemoryClientRegistry(bus, log);
   }
 

@@ -1,6 +1,8 @@
 import type { Logger as Pino } from 'pino';
+import type { WebSocket } from 'ws';
 import type { EventBus, Target } from '../bus/event-bus.js';
 import { encodeJson, isJsonObject } from '../json.js';
+import { UNCOUNTED, type ProtocolStats } from '../metrics/protocol-stats.js';
 import { addToSet, deleteFromSet } from '../set-map.js';
 import { PreparedFrame } from '../ws/prepared-frame.js';
 import type { ClientInfo, CloseSpec, Connection } from './connection.js';
@@ -37,6 +39,7 @@ export type CountTarget = { readonly kind: 'all' } | { readonly kind: 'user' | '
  */
 export abstract class ClientRegistry {
   private readonly byId = new Map<string, Connection>();
+  private readonly bySocket = new WeakMap<WebSocket, Connection>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly byChannel = new Map<string, Set<Connection>>();
   private readonly byCredential = new Map<string, Set<Connection>>();
@@ -44,6 +47,7 @@ export abstract class ClientRegistry {
   private readonly revokeHandlers = new Map<string, RevokeHandler>();
   /** Protocols whose counts the other instances can read (see `shareCounts`). */
   private readonly shared = new Set<string>();
+  private statsOf: (protocol: string) => ProtocolStats = () => UNCOUNTED;
 
   protected constructor(
     protected readonly bus: EventBus,
@@ -60,6 +64,11 @@ export abstract class ClientRegistry {
     return this.bus.instanceId;
   }
 
+  /** Where each protocol's connections count their deliveries (the metrics). */
+  countWith(statsOf: (protocol: string) => ProtocolStats): void {
+    this.statsOf = statsOf;
+  }
+
   // ---- local connections -------------------------------------------------------
 
   add(connection: Connection): void {
@@ -67,17 +76,26 @@ export abstract class ClientRegistry {
     if (existing === connection) return;
     // Ids are unique; should one ever be reused, the old connection's counts must not linger.
     if (existing) this.remove(existing);
+    connection._stats = this.statsOf(connection.protocol);
     this.byId.set(connection.id, connection);
+    this.bySocket.set(connection.socket, connection);
     this.total(connection.protocol, 1);
     if (connection.user !== null) this.indexUser(connection, connection.user);
     for (const channel of connection.channels) this.indexChannel(connection, channel);
     if (connection.credential !== null) this.indexCredential(connection, connection.credential);
     this.mirror(connection);
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug(
+        { protocol: connection.protocol, clientId: connection.id, ip: connection.ip },
+        'connection opened',
+      );
+    }
   }
 
   remove(connection: Connection): void {
     if (this.byId.get(connection.id) !== connection) return;
     this.byId.delete(connection.id);
+    this.bySocket.delete(connection.socket);
     this.total(connection.protocol, -1);
     if (connection.user !== null) this.unindexUser(connection, connection.user);
     for (const channel of connection.channels) this.unindexChannel(connection, channel);
@@ -165,6 +183,11 @@ export abstract class ClientRegistry {
 
   get(id: string): Connection | undefined {
     return this.byId.get(id);
+  }
+
+  /** The connection a protocol registered for this socket, while it is registered. */
+  connectionOf(socket: WebSocket): Connection | undefined {
+    return this.bySocket.get(socket);
   }
 
   get size(): number {

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import { UNCOUNTED, type ProtocolStats } from '../metrics/protocol-stats.js';
 import { writePrepared, type PreparedFrame } from '../ws/prepared-frame.js';
 
 export type ClientId = string & { readonly __brand: 'ClientId' };
@@ -40,6 +41,8 @@ export interface ConnectionOptions {
   id: ClientId;
   protocol: string;
   socket: WebSocket;
+  /** The client's address (behind a trusted proxy, the one it forwarded), for logs and the admin view. */
+  ip?: string | null;
   user?: string | null;
   /** The protocol's ordinary close, used by `DELETE /admin/connections/:id`; `NORMAL_CLOSE` by default. */
   normalClose?: CloseSpec;
@@ -61,6 +64,7 @@ export class Connection {
   readonly id: ClientId;
   readonly protocol: string;
   readonly socket: WebSocket;
+  readonly ip: string | null;
   readonly since = Date.now();
   readonly normalClose: CloseSpec;
   private readonly slowConsumerClose: CloseSpec;
@@ -71,12 +75,15 @@ export class Connection {
   readonly _channels = new Set<string>();
   /** @internal maintained by ClientRegistry */
   _credential: string | null = null;
+  /** @internal the protocol's counters, attached by ClientRegistry when it adds the connection */
+  _stats: ProtocolStats = UNCOUNTED;
   private cutOff = false;
 
   constructor(options: ConnectionOptions) {
     this.id = options.id;
     this.protocol = options.protocol;
     this.socket = options.socket;
+    this.ip = options.ip ?? null;
     this._user = options.user ?? null;
     this.normalClose = options.normalClose ?? NORMAL_CLOSE;
     this.slowConsumerClose = options.slowConsumerClose ?? SLOW_CONSUMER_CLOSE;
@@ -112,6 +119,9 @@ export class Connection {
       return false;
     }
     this.socket.send(data, binary ? BINARY : TEXT);
+    const stats = this._stats;
+    stats.deliveredFrames++;
+    stats.deliveredBytes += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     return true;
   }
 
@@ -123,6 +133,9 @@ export class Connection {
       return false;
     }
     writePrepared(this.socket, prepared);
+    const stats = this._stats;
+    stats.deliveredFrames++;
+    stats.deliveredBytes += prepared.payload.length;
     return true;
   }
 
@@ -145,6 +158,7 @@ export class Connection {
 
   /** Cuts the client off with its protocol's slow-consumer close; nothing more is written to it. */
   dropSlowConsumer(): void {
+    if (!this.cutOff) this._stats.slowConsumers++;
     this.cutOff = true;
     closeSlowConsumer(this.socket, this.slowConsumerClose);
   }

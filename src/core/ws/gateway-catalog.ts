@@ -1,10 +1,28 @@
 import { Injectable, type BeforeApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
+import type { Server } from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
+import { Metrics } from '../metrics/metrics.js';
 import { UpgradeLimits } from './upgrade-limits.js';
 import type { WsProtocol } from './ws-protocol.js';
 
 const GOING_AWAY = { code: 1001, reason: 'Server shutting down' } as const;
+
+/** What the shutdown did with the clients it found. */
+export interface ShutdownReport {
+  /** Clients sent a 1001. */
+  clients: number;
+  /** Of those, the ones still not closed when SHUTDOWN_GRACE_MS ran out (Nest then terminates them). */
+  unclosed: number;
+  /** How long the clients took to go, in milliseconds. */
+  drainMs: number;
+}
+
+/** A dedicated port a protocol listens on (clients hard-wired to a port). */
+export interface DedicatedListener {
+  protocol: string;
+  server: Server;
+}
 
 /**
  * The protocols the process serves and their ws servers. Gateways register their
@@ -15,13 +33,18 @@ const GOING_AWAY = { code: 1001, reason: 'Server shutting down' } as const;
 export class GatewayCatalog implements OnModuleDestroy, BeforeApplicationShutdown {
   private readonly protocols = new Map<string, WsProtocol>();
   private readonly servers = new Map<string, WebSocketServer>();
+  private readonly listeners: DedicatedListener[] = [];
   private stopping = false;
+  private report: ShutdownReport | null = null;
 
   constructor(
     private readonly config: AppConfig,
     /** Origin, connection-cap and failed-authentication checks every upgrade passes. */
     readonly limits: UpgradeLimits,
-  ) {}
+    metrics: Metrics,
+  ) {
+    metrics.watchConnections(() => [...this.servers].map(([name, server]) => [name, server.clients.size]));
+  }
 
   register(protocol: WsProtocol): void {
     if (this.protocols.has(protocol.name)) throw new Error(`protocol ${protocol.name} registered twice`);
@@ -38,6 +61,20 @@ export class GatewayCatalog implements OnModuleDestroy, BeforeApplicationShutdow
 
   attachServer(name: string, server: WebSocketServer): void {
     this.servers.set(name, server);
+  }
+
+  attachListener(protocol: string, server: Server): void {
+    this.listeners.push({ protocol, server });
+  }
+
+  /** The dedicated ports, as the adapter opened them. */
+  get dedicatedListeners(): readonly DedicatedListener[] {
+    return this.listeners;
+  }
+
+  /** Set once shutdown has closed (or given up on) every client. */
+  get shutdownReport(): ShutdownReport | null {
+    return this.report;
   }
 
   /** Where dedicated protocol ports listen: the same interface as the main port. */
@@ -77,22 +114,35 @@ export class GatewayCatalog implements OnModuleDestroy, BeforeApplicationShutdow
   // every client is sent 1001 and given SHUTDOWN_GRACE_MS to take it.
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    const started = performance.now();
+    let open = 0;
     const closed: Promise<void>[] = [];
     for (const server of this.servers.values()) {
       for (const socket of server.clients) {
         if (socket.readyState === socket.CLOSED) continue;
-        closed.push(new Promise((resolve) => socket.once('close', () => resolve())));
+        open++;
+        closed.push(
+          new Promise((resolve) =>
+            socket.once('close', () => {
+              open--;
+              resolve();
+            }),
+          ),
+        );
         if (socket.readyState === socket.OPEN) socket.close(GOING_AWAY.code, GOING_AWAY.reason);
       }
     }
-    if (closed.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(closed),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, this.config.SHUTDOWN_GRACE_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+    const clients = closed.length;
+    if (clients > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(closed),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, this.config.SHUTDOWN_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    this.report = { clients, unclosed: open, drainMs: Math.round(performance.now() - started) };
   }
 }

@@ -1,18 +1,33 @@
 import { Logger, type INestApplicationContext } from '@nestjs/common';
+import type { Logger as Pino } from 'pino';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { ProxyTrust } from '../http/proxy-trust.js';
+import { GatehouseLogger } from '../logging/gatehouse-logger.js';
+import { Metrics } from '../metrics/metrics.js';
+import type { ProtocolStats } from '../metrics/protocol-stats.js';
+import { ClientRegistry } from '../registry/client-registry.js';
 import { closeSlowConsumer, SLOW_CONSUMER_CLOSE } from '../registry/connection.js';
 import { GatewayCatalog } from './gateway-catalog.js';
-import { clientIp } from './upgrade-limits.js';
-import { setUpgradePrincipal, type UpgradeVerdict, type WsProtocol } from './ws-protocol.js';
+import { clientIp, setClientIp, setUpgradePrincipal, type UpgradeVerdict, type WsProtocol } from './ws-protocol.js';
 
 interface Route {
   protocol: WsProtocol;
   server: WebSocketServer;
+  stats: ProtocolStats;
+}
+
+/** The parts of the application the adapter reads, resolved once the application exists. */
+interface Services {
+  catalog: GatewayCatalog;
+  metrics: Metrics;
+  trust: ProxyTrust;
+  registry: ClientRegistry;
+  log: Pino;
 }
 
 interface PingState {
@@ -38,19 +53,29 @@ export class ProtocolWsAdapter extends WsAdapter {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly dedicated: Server[] = [];
   private mainListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | null = null;
-  private catalogRef: GatewayCatalog | null = null;
+  private servicesRef: Services | null = null;
 
   constructor(private readonly app: INestApplicationContext) {
     super(app);
   }
 
-  private get catalog(): GatewayCatalog {
-    if (!this.catalogRef) {
+  private get services(): Services {
+    if (!this.servicesRef) {
       const catalog: GatewayCatalog | null = this.app.get(GatewayCatalog, { strict: false });
       if (!catalog) throw new Error('GatewayCatalog is missing: import CoreModule');
-      this.catalogRef = catalog;
+      this.servicesRef = {
+        catalog,
+        metrics: this.app.get(Metrics, { strict: false }),
+        trust: this.app.get(ProxyTrust, { strict: false }),
+        registry: this.app.get(ClientRegistry, { strict: false }),
+        log: this.app.get(GatehouseLogger, { strict: false }).child({ context: 'WsAdapter' }),
+      };
     }
-    return this.catalogRef;
+    return this.servicesRef;
+  }
+
+  private get catalog(): GatewayCatalog {
+    return this.services.catalog;
   }
 
   override create(port: number, options?: Record<string, unknown>): WebSocketServer {
@@ -66,16 +91,21 @@ export class ProtocolWsAdapter extends WsAdapter {
       clientTracking: true,
     });
     server.on('error', (err) => this.log.error(err));
+    const stats = this.services.metrics.protocol(protocol.name);
+    stats.declareCloseCodes(closeCodes(protocol));
+    const counted = this.closeListener(protocol.name, stats);
     server.on('connection', (socket: WebSocket) => {
       this.protocolOfSocket.set(socket, protocol);
+      stats.opened++;
       // A socket-level error (reset, bad frame) is followed by 'close'; nothing to do here
       // but keep it from becoming an uncaught 'error' event.
       socket.on('error', ignore);
+      socket.on('close', counted);
     });
     this.startHeartbeat(server, protocol);
     this.catalog.attachServer(protocol.name, server);
 
-    const route: Route = { protocol, server };
+    const route: Route = { protocol, server, stats };
     for (const path of protocol.paths) {
       const normalized = normalize(path);
       if (this.routes.has(normalized)) throw new Error(`path ${normalized} is served twice`);
@@ -98,10 +128,15 @@ export class ProtocolWsAdapter extends WsAdapter {
     }
     // A gateway has a handful of handlers: a scan costs less than a Map per connection.
     const { codec } = protocol;
+    const { registry, metrics } = this.services;
+    const stats = metrics.protocol(protocol.name);
     client.on('message', (raw: RawData, isBinary: boolean) => {
+      const frame = toBuffer(raw);
+      stats.inboundFrames++;
+      stats.inboundBytes += frame.length;
       let routed;
       try {
-        routed = codec.decode(toBuffer(raw), isBinary);
+        routed = codec.decode(frame, isBinary);
       } catch (err) {
         // Codecs turn bad input into protocol errors; a throw is a codec bug.
         this.log.error(err);
@@ -119,9 +154,15 @@ export class ProtocolWsAdapter extends WsAdapter {
       result$.subscribe({
         next: (reply) => {
           if (reply === undefined || reply === null || client.readyState !== client.OPEN) return;
-          // A client that keeps sending without reading would otherwise make the replies
-          // queue without bound; it is cut off like any other slow consumer.
+          const connection = registry.connectionOf(client);
+          // Through the connection, as every write: a client that keeps sending without
+          // reading would otherwise make the replies queue without bound.
+          if (connection) {
+            connection.send(codec.encode(reply), codec.binary === true);
+            return;
+          }
           if (client.bufferedAmount > this.catalog.sendBufferLimit) {
+            stats.slowConsumers++;
             closeSlowConsumer(client, protocol.slowConsumerClose ?? SLOW_CONSUMER_CLOSE);
             return;
           }
@@ -169,11 +210,11 @@ export class ProtocolWsAdapter extends WsAdapter {
       try {
         route = this.routes.get(normalize(new URL(req.url ?? '/', 'http://localhost').pathname));
       } catch {
-        reject(socket, { accept: false, status: 400 });
+        this.refuse(null, socket, { accept: false, status: 400 });
         return;
       }
       if (!route) {
-        reject(socket, { accept: false, status: 404 });
+        this.refuse(null, socket, { accept: false, status: 404 });
         return;
       }
       void this.upgrade(route, req, socket, head);
@@ -198,6 +239,7 @@ export class ProtocolWsAdapter extends WsAdapter {
       this.catalog.fail(problem);
     });
     server.listen(port, this.catalog.listenHost);
+    this.catalog.attachListener(route.protocol.name, server);
     this.dedicated.push(server);
   }
 
@@ -205,14 +247,16 @@ export class ProtocolWsAdapter extends WsAdapter {
     // Not a closure: one here would share this call's scope, and so keep the upgrade
     // request and all its headers alive for as long as the socket is open.
     socket.on('error', destroySocket);
+    setClientIp(req, this.services.trust.clientIp(req));
     if (this.catalog.shuttingDown) {
-      reject(socket, { accept: false, status: 503 });
+      this.refuse(route, socket, { accept: false, status: 503 });
       return;
     }
     const { limits } = this.catalog;
-    const refusal = limits.check(req);
+    const { name } = route.protocol;
+    const refusal = limits.check(req, name);
     if (refusal) {
-      reject(socket, refusal);
+      this.refuse(route, socket, refusal);
       return;
     }
     // The slot is taken before the handshake, so upgrades still authenticating count
@@ -220,9 +264,9 @@ export class ProtocolWsAdapter extends WsAdapter {
     socket.once('close', limits.opened(req));
     let verdict: UpgradeVerdict = { accept: true };
     if (route.protocol.authenticate) {
-      const attempt = limits.beginAuth(clientIp(req));
+      const attempt = limits.beginAuth(clientIp(req), name);
       if (!attempt) {
-        reject(socket, { accept: false, status: 429, message: 'Too many failed authentications' });
+        this.refuse(route, socket, { accept: false, status: 429, message: 'Too many failed authentications' });
         return;
       }
       try {
@@ -230,7 +274,7 @@ export class ProtocolWsAdapter extends WsAdapter {
       } catch (err) {
         attempt.succeeded();
         this.log.error(err);
-        reject(socket, { accept: false, status: 503 });
+        this.refuse(route, socket, { accept: false, status: 503 });
         return;
       }
       // A refused credential stays charged to the address's failure budget.
@@ -238,12 +282,40 @@ export class ProtocolWsAdapter extends WsAdapter {
       else attempt.succeeded();
     }
     if (!verdict.accept) {
-      reject(socket, verdict);
+      this.refuse(route, socket, verdict);
       return;
     }
     if (socket.destroyed) return;
     setUpgradePrincipal(req, verdict.principal);
     route.server.handleUpgrade(req, socket, head, (ws) => route.server.emit('connection', ws, req));
+  }
+
+  /** Answers an upgrade with an HTTP error, counted per protocol (`null`: no protocol owns the path). */
+  private refuse(route: Route | null, socket: Duplex, verdict: Extract<UpgradeVerdict, { accept: false }>): void {
+    (route?.stats ?? this.services.metrics.protocol('')).refused(verdict.status);
+    reject(socket, verdict);
+  }
+
+  /**
+   * One listener for all of a protocol's sockets (`this` is the socket), so a connection
+   * costs no closure: it counts the close by code and, at debug, logs it.
+   */
+  private closeListener(protocol: string, stats: ProtocolStats): (this: WebSocket, code: number) => void {
+    const { registry, log } = this.services;
+    return function (this: WebSocket, code: number): void {
+      stats.closed(code);
+      if (!log.isLevelEnabled('debug')) return;
+      const connection = registry.connectionOf(this);
+      log.debug(
+        {
+          protocol,
+          clientId: connection?.id ?? null,
+          code,
+          durationMs: connection ? Date.now() - connection.since : null,
+        },
+        'connection closed',
+      );
+    };
   }
 
   private startHeartbeat(server: WebSocketServer, protocol: WsProtocol): void {
@@ -293,6 +365,14 @@ export class ProtocolWsAdapter extends WsAdapter {
     sweep.unref();
     this.timers.push(ping, sweep);
   }
+}
+
+/** Every close code a protocol may send: its table, its heartbeat's and its slow-consumer close. */
+function closeCodes(protocol: WsProtocol): number[] {
+  const codes = Object.values(protocol.closes ?? {}).map((spec) => spec.code);
+  if (protocol.heartbeat.close) codes.push(protocol.heartbeat.close.code);
+  if (protocol.slowConsumerClose) codes.push(protocol.slowConsumerClose.code);
+  return codes;
 }
 
 /** `/websocket/` and `/websocket` are the same route; the root stays `/`. */

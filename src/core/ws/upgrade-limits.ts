@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { AppConfig } from '../../config/app-config.js';
-import type { UpgradeVerdict } from './ws-protocol.js';
+import { Metrics } from '../metrics/metrics.js';
+import type { ProtocolStats } from '../metrics/protocol-stats.js';
+import { clientIp, type UpgradeVerdict } from './ws-protocol.js';
 
 interface FailureWindow {
   count: number;
@@ -20,13 +22,12 @@ export interface AuthAttempt {
   failed(): void;
 }
 
-const NO_THROTTLE: AuthAttempt = { succeeded: () => undefined, failed: () => undefined };
-
 /**
  * The checks every upgrade passes before any protocol looks at it: allowed origins,
  * connection caps (per process and per client IP) and the failed-authentication
  * throttle. All of it is in-process memory, so a refused client never costs a store
- * or Redis round trip; each instance counts its own sockets and failures.
+ * or Redis round trip; each instance counts its own sockets and failures. Addresses are
+ * the client's as `clientIp` reads it (forwarded by a trusted proxy, else the peer).
  */
 @Injectable()
 export class UpgradeLimits {
@@ -36,15 +37,18 @@ export class UpgradeLimits {
   private open = 0;
   private lastSweep = 0;
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly metrics: Metrics,
+  ) {
     this.origins =
       config.WS_ALLOWED_ORIGINS === undefined
         ? null
         : new Set(config.WS_ALLOWED_ORIGINS.split(',').map((origin) => normalizeOrigin(origin.trim())));
   }
 
-  /** Why this upgrade must be refused, or null to let it through to the protocol. */
-  check(req: IncomingMessage): Refusal | null {
+  /** Why this upgrade to `protocol` must be refused, or null to let it through to the protocol. */
+  check(req: IncomingMessage, protocol: string): Refusal | null {
     const origin = req.headers.origin;
     // Clients that send no Origin (servers, bots, native apps) are not browsers and
     // cannot be the victims of cross-site requests; only a listed browser origin passes.
@@ -52,7 +56,10 @@ export class UpgradeLimits {
       return { accept: false, status: 403, message: 'Origin not allowed' };
     }
     const ip = clientIp(req);
-    if (this.isThrottled(ip)) return { accept: false, status: 429, message: 'Too many failed authentications' };
+    if (this.isThrottled(ip)) {
+      this.metrics.protocol(protocol).authThrottled++;
+      return { accept: false, status: 429, message: 'Too many failed authentications' };
+    }
     if (this.config.WS_MAX_CONNECTIONS > 0 && this.open >= this.config.WS_MAX_CONNECTIONS) {
       return { accept: false, status: 503, message: 'Connection limit reached' };
     }
@@ -68,9 +75,13 @@ export class UpgradeLimits {
    * left: the caller refuses it (HTTP 429, or the protocol's own close) without looking
    * at any credential store.
    */
-  beginAuth(ip: string): AuthAttempt | null {
-    if (this.config.AUTH_FAILURE_LIMIT === 0) return NO_THROTTLE;
-    if (this.isThrottled(ip)) return null;
+  beginAuth(ip: string, protocol: string): AuthAttempt | null {
+    const stats = this.metrics.protocol(protocol);
+    if (this.config.AUTH_FAILURE_LIMIT === 0) return uncharged(stats);
+    if (this.isThrottled(ip)) {
+      stats.authThrottled++;
+      return null;
+    }
     const window = this.charge(ip);
     let settled = false;
     return {
@@ -81,7 +92,9 @@ export class UpgradeLimits {
         if (this.failures.get(ip) === window) window.count--;
       },
       failed: () => {
+        if (settled) return;
         settled = true;
+        stats.authFailures++;
       },
     };
   }
@@ -103,7 +116,8 @@ export class UpgradeLimits {
   }
 
   /** Every protocol reports its failed authentications here (one shared budget per IP). */
-  authFailed(ip: string): void {
+  authFailed(ip: string, protocol: string): void {
+    this.metrics.protocol(protocol).authFailures++;
     if (this.config.AUTH_FAILURE_LIMIT === 0) return;
     this.charge(ip);
   }
@@ -140,9 +154,14 @@ export class UpgradeLimits {
   }
 }
 
-/** The peer address. Forwarded headers are not trusted: they are the client's to forge. */
-export function clientIp(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? 'unknown';
+/** An attempt with the throttle off: nothing to charge, but a failure is still counted. */
+function uncharged(stats: ProtocolStats): AuthAttempt {
+  return {
+    succeeded: () => undefined,
+    failed: () => {
+      stats.authFailures++;
+    },
+  };
 }
 
 function normalizeOrigin(origin: string): string {

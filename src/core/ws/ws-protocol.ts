@@ -56,6 +56,11 @@ export interface WsProtocol {
   codec: WsCodec;
   heartbeat: HeartbeatSpec;
   /**
+   * Every close the protocol sends (its codes file's table). The metrics label a close by
+   * its code when it is one of these or a standard one, and as `other` otherwise.
+   */
+  closes?: Readonly<Record<string, CloseSpec>>;
+  /**
    * Runs before the socket opens. A refusal is answered with a real HTTP status; an
    * accepted principal is handed to the gateway through `upgradePrincipal(req)`.
    */
@@ -63,6 +68,20 @@ export interface WsProtocol {
 }
 
 const principals = new WeakMap<IncomingMessage, unknown>();
+const clientIps = new WeakMap<IncomingMessage, string>();
+
+/** Set by the adapter before any check runs: the client address as `ProxyTrust` reads it. */
+export function setClientIp(req: IncomingMessage, ip: string): void {
+  clientIps.set(req, ip);
+}
+
+/**
+ * The client's address for an upgrade request: behind a trusted proxy the one it forwarded
+ * (`TRUST_PROXY`), else the socket's peer. Every per-IP limit counts by it.
+ */
+export function clientIp(req: IncomingMessage): string {
+  return clientIps.get(req) ?? req.socket.remoteAddress ?? 'unknown';
+}
 
 export function setUpgradePrincipal(req: IncomingMessage, principal: unknown): void {
   principals.set(req, principal);

@@ -1,16 +1,5 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Param,
-  Post,
-  Put,
-  UseGuards,
-  type NotFoundException,
-} from '@nestjs/common';
-import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { Body, Delete, Get, HttpCode, Param, Post, Put, type NotFoundException } from '@nestjs/common';
+import { AdminController } from '../../core/auth/admin-controller.decorator.js';
 import { notFound } from '../../core/http/http-errors.js';
 import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
 import { FatesEventPipe, type FatesEvent } from './dto/fates-event.js';
@@ -37,8 +26,7 @@ function unknownId(t: FatesTarget): NotFoundException {
  * Tokens and events for Fates (SPEC section 3). A bot or server is known once it has a
  * token: events for an unknown id are refused (404) rather than stored for nobody.
  */
-@Controller('admin/fates')
-@UseGuards(AdminGuard)
+@AdminController('admin/fates')
 export class FatesAdminController {
   constructor(private readonly fates: FatesService) {}
 

@@ -35,6 +35,7 @@ abstract class FatesGateway implements OnGatewayConnection, OnGatewayDisconnect 
       paths: FATES_PATHS[era],
       maxPayload: FATES_MAX_PAYLOAD,
       codec: fatesCodec,
+      closes: FATES_CLOSE,
       heartbeat: {
         intervalMs: config.FATES_PING_INTERVAL_MS,
         timeoutMs: config.FATES_PONG_TIMEOUT_MS,

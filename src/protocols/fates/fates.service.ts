@@ -11,7 +11,8 @@ import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
 import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { Connection, type ClientId, type CloseSpec } from '../../core/registry/connection.js';
 import { Store } from '../../core/store/store.js';
-import { clientIp, UpgradeLimits } from '../../core/ws/upgrade-limits.js';
+import { UpgradeLimits } from '../../core/ws/upgrade-limits.js';
+import { clientIp } from '../../core/ws/ws-protocol.js';
 import {
   batchFrames,
   channelOf,
@@ -121,10 +122,12 @@ export class FatesService {
 
   /** A new socket: registered (unidentified) and sent the identity payload. */
   open(socket: WebSocket, era: FatesEra, req: IncomingMessage): FatesSession {
+    const ip = clientIp(req);
     const connection = new Connection({
       id: randomUUID() as ClientId,
       protocol: FATES_PROTOCOL[era],
       socket,
+      ip,
       normalClose: FATES_CLOSE.normal,
       slowConsumerClose: FATES_CLOSE.slowConsumer,
       sendBufferLimit: this.sendBufferLimit,
@@ -140,7 +143,7 @@ export class FatesService {
       deferred: 0,
       counting: false,
       used: 0,
-      ip: clientIp(req),
+      ip,
     };
     this.registry.add(connection);
     this.sessions.set(socket, session);
@@ -203,7 +206,7 @@ export class FatesService {
     const { target, token } = parsed.value;
     // Charged before the lookup (refunded on success), so identifies sent in parallel
     // over many sockets cannot all slip under the per-address failure budget.
-    const attempt = this.limits.beginAuth(session.ip);
+    const attempt = this.limits.beginAuth(session.ip, session.connection.protocol);
     if (!attempt) {
       this.refuse(session, 'invalid_auth', FATES_DETAIL.throttled);
       return;
@@ -494,7 +497,9 @@ export class FatesService {
   private end(session: FatesSession, spec: CloseSpec): void {
     session.state = 'closed';
     this.release(session);
-    session.connection.close(spec);
+    // A slow consumer is cut off like any other: nothing more is written, and it is counted.
+    if (spec === FATES_CLOSE.slowConsumer) session.connection.dropSlowConsumer();
+    else session.connection.close(spec);
   }
 
   /** Session work runs detached from the socket handler; an engine failure closes 4500, never silently. */

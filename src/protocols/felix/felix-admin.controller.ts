@@ -1,16 +1,5 @@
-import {
-  Body,
-  ConflictException,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Param,
-  Post,
-  Put,
-  UseGuards,
-} from '@nestjs/common';
-import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { Body, ConflictException, Delete, Get, HttpCode, Param, Post, Put } from '@nestjs/common';
+import { AdminController } from '../../core/auth/admin-controller.decorator.js';
 import { jsonObjectBody, notFound } from '../../core/http/http-errors.js';
 import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
 import { CreateTokenDto } from './dto/create-token.dto.js';
@@ -20,8 +9,7 @@ import { FelixService, type DocumentKind } from './felix.service.js';
 import { ParseTokenIdPipe } from './token-id.pipe.js';
 
 /** Felix's admin API (SPEC section 3, docs/protocols/felix.md). */
-@Controller('admin/felix')
-@UseGuards(AdminGuard)
+@AdminController('admin/felix')
 export class FelixAdminController {
   constructor(
     private readonly tokens: FelixTokens,

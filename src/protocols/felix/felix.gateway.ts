@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
-import { upgradePrincipal, type UpgradeVerdict } from '../../core/ws/ws-protocol.js';
+import { clientIp, upgradePrincipal, type UpgradeVerdict } from '../../core/ws/ws-protocol.js';
 import {
   FELIX_EVENT,
   FELIX_MAX_PAYLOAD,
@@ -19,7 +19,7 @@ import {
   type FelixServerMessage,
 } from './felix.codec.js';
 import { FelixTokens, type FelixPrincipal } from './felix-tokens.js';
-import { FELIX, FelixService } from './felix.service.js';
+import { FELIX, FelixService, REVOKED_CLOSE } from './felix.service.js';
 
 type Listeners = Extract<FelixInbound, { kind: 'listeners' }>;
 type Ignored = Extract<FelixInbound, { kind: 'ignored' }>;
@@ -39,6 +39,7 @@ export class FelixGateway implements OnGatewayConnection, OnGatewayDisconnect {
       dedicatedPort: config.FELIX_PORT,
       maxPayload: Math.min(config.WS_MAX_PAYLOAD, FELIX_MAX_PAYLOAD),
       codec: felixCodec,
+      closes: { revoked: REVOKED_CLOSE },
       // The original's sweep: every interval, a socket that has not answered the previous
       // ping is terminated (no close frame), the others pinged again.
       heartbeat: {
@@ -64,7 +65,7 @@ export class FelixGateway implements OnGatewayConnection, OnGatewayDisconnect {
       socket.terminate();
       return;
     }
-    this.felix.open(socket, principal);
+    this.felix.open(socket, principal, clientIp(req));
   }
 
   handleDisconnect(socket: WebSocket): void {

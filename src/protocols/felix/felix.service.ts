@@ -71,11 +71,12 @@ export class FelixService {
 
   // ---- sockets --------------------------------------------------------------------------
 
-  open(socket: WebSocket, principal: FelixPrincipal): FelixSession {
+  open(socket: WebSocket, principal: FelixPrincipal, ip: string): FelixSession {
     const connection = new Connection({
       id: randomUUID() as ClientId,
       protocol: FELIX,
       socket,
+      ip,
       user: principal.user,
       sendBufferLimit: this.config.WS_SEND_BUFFER_LIMIT,
     });

@@ -1,5 +1,5 @@
-import { Body, Controller, Delete, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
-import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { Body, Delete, HttpCode, Param, Post, Put } from '@nestjs/common';
+import { AdminController } from '../../core/auth/admin-controller.decorator.js';
 import { badRequest, notFound } from '../../core/http/http-errors.js';
 import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
 import { DispatchDto, dispatchProblems } from './dto/dispatch.dto.js';
@@ -12,8 +12,7 @@ import { HatsuService, type DispatchTarget } from './hatsu.service.js';
 import { ParseSessionIdPipe } from './session-id.pipe.js';
 
 /** hatsu's admin API (SPEC section 3, docs/protocols/hatsu.md "Admin API"). */
-@Controller('admin/hatsu')
-@UseGuards(AdminGuard)
+@AdminController('admin/hatsu', { secretParams: ['sessionId'] })
 export class HatsuAdminController {
   constructor(
     private readonly data: HatsuData,

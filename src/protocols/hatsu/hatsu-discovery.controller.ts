@@ -1,5 +1,6 @@
 import { Controller, Get, Header, Req } from '@nestjs/common';
 import type { Request } from 'express';
+import { ProxyTrust } from '../../core/http/proxy-trust.js';
 import { HatsuDiscovery, type HatsuOffer } from './hatsu-discovery.js';
 
 /**
@@ -8,17 +9,20 @@ import { HatsuDiscovery, type HatsuOffer } from './hatsu-discovery.js';
  */
 @Controller()
 export class HatsuDiscoveryController {
-  constructor(private readonly discovery: HatsuDiscovery) {}
+  constructor(
+    private readonly discovery: HatsuDiscovery,
+    private readonly trust: ProxyTrust,
+  ) {}
 
   @Get('available')
   @Header('Cache-Control', 'no-store')
   available(@Req() req: Request): Promise<HatsuOffer> {
-    return this.discovery.available({ host: req.hostname, secure: req.secure });
+    return this.discovery.available(this.trust.origin(req));
   }
 
   @Get('port')
   @Header('Cache-Control', 'no-store')
   port(@Req() req: Request): Promise<HatsuOffer> {
-    return this.discovery.available({ host: req.hostname, secure: req.secure });
+    return this.discovery.available(this.trust.origin(req));
   }
 }

@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ClientOrigin } from '../../core/http/proxy-trust.js';
 import { offer } from './hatsu-discovery.js';
 
 describe('hatsu discovery offer', () => {
-  const origin = { host: 'gw.local', secure: false };
+  const direct = (hostname: string | undefined, secure = false): ClientOrigin => ({
+    hostname,
+    secure,
+    port: undefined,
+    viaProxy: false,
+  });
+  const origin = direct('gw.local');
 
   it('uses the request host and the instance port without a public URL', () => {
     assert.deepEqual(offer({ port: 2000, public: null }, origin), { port: 2000, url: 'ws://gw.local:2000/hatsu' });
-    assert.deepEqual(offer({ port: 2000, public: null }, { host: 'gw.local', secure: true }), {
+    assert.deepEqual(offer({ port: 2000, public: null }, direct('gw.local', true)), {
       port: 2000,
       url: 'wss://gw.local:2000/hatsu',
     });
@@ -15,9 +22,9 @@ describe('hatsu discovery offer', () => {
 
   it('falls back to localhost for a missing or odd host', () => {
     for (const host of [undefined, 'a b', 'x/y', 'evil@host', '']) {
-      assert.equal(offer({ port: 1, public: null }, { host, secure: false }).url, 'ws://localhost:1/hatsu');
+      assert.equal(offer({ port: 1, public: null }, direct(host)).url, 'ws://localhost:1/hatsu');
     }
-    assert.equal(offer({ port: 1, public: null }, { host: '[::1]', secure: false }).url, 'ws://[::1]:1/hatsu');
+    assert.equal(offer({ port: 1, public: null }, direct('[::1]')).url, 'ws://[::1]:1/hatsu');
   });
 
   it('takes scheme, host, explicit port and path prefix from the public URL', () => {
@@ -33,5 +40,31 @@ describe('hatsu discovery offer', () => {
       port: 443,
       url: 'wss://gw.example.com:443/hatsu',
     });
+  });
+
+  it('behind a trusted proxy, hands out the proxy: its scheme, host and port, or the scheme default', () => {
+    const proxied = (secure: boolean, port?: number): ClientOrigin => ({
+      hostname: 'gw.example.com',
+      secure,
+      port,
+      viaProxy: true,
+    });
+    assert.deepEqual(offer({ port: 2000, public: null }, proxied(true)), {
+      port: 443,
+      url: 'wss://gw.example.com:443/hatsu',
+    });
+    assert.deepEqual(offer({ port: 2000, public: null }, proxied(false)), {
+      port: 80,
+      url: 'ws://gw.example.com:80/hatsu',
+    });
+    assert.deepEqual(offer({ port: 2000, public: null }, proxied(true, 8443)), {
+      port: 8443,
+      url: 'wss://gw.example.com:8443/hatsu',
+    });
+    // A public URL still wins: it is what the operator said clients must use.
+    assert.equal(
+      offer({ port: 2000, public: 'https://hatsu.example.com' }, proxied(false)).url,
+      'wss://hatsu.example.com:2000/hatsu',
+    );
   });
 });

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { Logger as Pino } from 'pino';
 import { AppConfig } from '../../config/app-config.js';
 import { Engine } from '../../core/engine/engine.js';
+import type { ClientOrigin } from '../../core/http/proxy-trust.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
 import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { HatsuData, type InstanceEntry } from './hatsu-data.js';
@@ -13,12 +14,6 @@ import { HATSU, HatsuService } from './hatsu.service.js';
 export interface HatsuOffer {
   port: number;
   url: string;
-}
-
-/** Where the discovery request came in: the host the client used, and whether it was TLS. */
-export interface RequestOrigin {
-  host: string | undefined;
-  secure: boolean;
 }
 
 /** An instance re-writes its entry this often, so a Redis that lost its data is refilled soon. */
@@ -77,7 +72,7 @@ export class HatsuDiscovery implements OnApplicationBootstrap, BeforeApplication
   }
 
   /** The least-loaded live instance, as a client should reach it from `origin`. */
-  async available(origin: RequestOrigin): Promise<HatsuOffer> {
+  async available(origin: ClientOrigin): Promise<HatsuOffer> {
     const self = { id: this.registry.instanceId, entry: this.entry() };
     if (this.engine.kind !== 'redis') return offer(self.entry, origin);
     let best = self;
@@ -128,8 +123,13 @@ export class HatsuDiscovery implements OnApplicationBootstrap, BeforeApplication
   }
 }
 
-/** `ws[s]://host:port/hatsu` for an instance's entry (docs/protocols/hatsu.md "Discovery"). */
-export function offer(entry: Pick<InstanceEntry, 'port' | 'public'>, origin: RequestOrigin): HatsuOffer {
+/**
+ * `ws[s]://host:port/hatsu` for an instance's entry (docs/protocols/hatsu.md "Discovery"):
+ * its public URL when it has one; behind a trusted proxy, the proxy's scheme, host and port
+ * (the client can only reach the instances through it); else the host the client asked for
+ * and the instance's own port.
+ */
+export function offer(entry: Pick<InstanceEntry, 'port' | 'public'>, origin: ClientOrigin): HatsuOffer {
   if (entry.public !== null) {
     const base = new URL(entry.public);
     const secure = base.protocol === 'https:' || base.protocol === 'wss:';
@@ -139,7 +139,9 @@ export function offer(entry: Pick<InstanceEntry, 'port' | 'public'>, origin: Req
     const path = base.pathname.replace(/\/+$/, '');
     return { port, url: `${secure ? 'wss' : 'ws'}://${base.hostname}:${port}${path}/hatsu` };
   }
-  return { port: entry.port, url: `${origin.secure ? 'wss' : 'ws'}://${safeHost(origin.host)}:${entry.port}/hatsu` };
+  const scheme = origin.secure ? 'wss' : 'ws';
+  const port = origin.viaProxy ? (origin.port ?? (origin.secure ? 443 : 80)) : entry.port;
+  return { port, url: `${scheme}://${safeHost(origin.hostname)}:${port}/hatsu` };
 }
 
 /** The request's host name when it is a plain name or address; anything else becomes `localhost`. */

@@ -12,7 +12,7 @@ import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { CloseSocketFilter } from '../../core/ws/close-socket.filter.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
-import { clientIp } from '../../core/ws/upgrade-limits.js';
+import { clientIp } from '../../core/ws/ws-protocol.js';
 import { HATSU_FRAME, hatsuCodec, type HatsuFrame } from './hatsu.codec.js';
 import { HATSU_CLOSE } from './hatsu.codes.js';
 import { HATSU, HatsuService } from './hatsu.service.js';
@@ -39,6 +39,7 @@ export class HatsuGateway implements OnGatewayConnection, OnGatewayDisconnect {
       // The original's limit was websockets' default max_size, 1 MiB: WS_MAX_PAYLOAD's default.
       maxPayload: config.WS_MAX_PAYLOAD,
       codec: hatsuCodec,
+      closes: HATSU_CLOSE,
       heartbeat: {
         intervalMs: config.HATSU_PING_INTERVAL_MS,
         timeoutMs: config.HATSU_PING_TIMEOUT_MS,

@@ -199,6 +199,7 @@ export class HatsuService implements OnModuleDestroy {
         id: id as ClientId,
         protocol: HATSU,
         socket,
+        ip,
         normalClose: HATSU_CLOSE.normal,
         slowConsumerClose: HATSU_CLOSE.slowConsumer,
         sendBufferLimit: this.config.WS_SEND_BUFFER_LIMIT,
@@ -294,7 +295,7 @@ export class HatsuService implements OnModuleDestroy {
     // A guessed or stale session id counts against the client's address, as every
     // protocol's failed authentication does (AUTH_FAILURE_LIMIT). The attempt is charged
     // before the lookup (refunded on success), so parallel guesses cannot exceed it.
-    const attempt = this.limits.beginAuth(session.ip);
+    const attempt = this.limits.beginAuth(session.ip, HATSU);
     if (!attempt) return this.end(session, HATSU_CLOSE.invalidAuthorization);
     let userId: string | null;
     let user: Awaited<ReturnType<HatsuData['getUser']>>;

@@ -1,5 +1,5 @@
-import { Body, Controller, HttpCode, Post, ServiceUnavailableException, UseGuards } from '@nestjs/common';
-import { AdminGuard } from '../../core/auth/admin.guard.js';
+import { Body, HttpCode, Post, ServiceUnavailableException } from '@nestjs/common';
+import { AdminController } from '../../core/auth/admin-controller.decorator.js';
 import { badRequest } from '../../core/http/http-errors.js';
 import { Engine } from '../../core/engine/engine.js';
 import { IssueTokenDto } from './dto/issue-token.dto.js';
@@ -7,8 +7,7 @@ import { NotifyDto } from './dto/notify.dto.js';
 import { JacTokens, newRootId } from './jac-tokens.js';
 import { JacService } from './jac.service.js';
 
-@Controller('admin/jac')
-@UseGuards(AdminGuard)
+@AdminController('admin/jac')
 export class JacAdminController {
   constructor(
     private readonly tokens: JacTokens,

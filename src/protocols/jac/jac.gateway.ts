@@ -11,8 +11,8 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
-import { clientIp, UpgradeLimits } from '../../core/ws/upgrade-limits.js';
-import { upgradePrincipal, type UpgradeVerdict } from '../../core/ws/ws-protocol.js';
+import { UpgradeLimits } from '../../core/ws/upgrade-limits.js';
+import { clientIp, upgradePrincipal, type UpgradeVerdict } from '../../core/ws/ws-protocol.js';
 import { JAC_INVALID, jacCodec, encodeJac, Problems, type JacInbound } from './jac.codec.js';
 import { JAC_MESSAGES, JacException, type JacErrorEntry, type JacErrorReply } from './jac.errors.js';
 import { JacExceptionFilter } from './jac-exception.filter.js';
@@ -65,7 +65,7 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
     const presented = req.headers.authorization;
     const identity = this.tokens.verifyHeader(presented);
     // A bad token still connects (as public), but counts as a failed authentication.
-    if (JacTokens.rejected(presented, identity)) this.limits.authFailed(clientIp(req));
+    if (JacTokens.rejected(presented, identity)) this.limits.authFailed(clientIp(req), JAC);
     return { accept: true, principal: identity };
   }
 
@@ -117,7 +117,7 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
   changeUser(@ConnectedSocket() socket: WebSocket, @MessageBody() message: ChangeUser): ConnectionEvent {
     const session = this.sessionOf(socket);
     const identity = this.tokens.verifyHeader(message.token);
-    if (JacTokens.rejected(message.token, identity)) this.limits.authFailed(session.ip);
+    if (JacTokens.rejected(message.token, identity)) this.limits.authFailed(session.ip, JAC);
     this.jac.setIdentity(session, identity);
     return this.jac.connectionEvent(session);
   }

@@ -60,6 +60,7 @@ export class JacService implements JacNotifier {
       id: newJacId() as ClientId,
       protocol: JAC,
       socket,
+      ip,
       user: identity.rootId,
       sendBufferLimit: this.config.WS_SEND_BUFFER_LIMIT,
     });
