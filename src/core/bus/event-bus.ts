@@ -21,6 +21,9 @@ export interface BusMessage {
 
 export type BusHandler = (message: BusMessage) => void;
 
+/** Sees every message this instance delivers: `local` when it was published here. */
+export type BusTap = (message: BusMessage, local: boolean) => void;
+
 /** One topic on this instance: its subscribers and what went through it, for the metrics. */
 export class TopicEntry {
   readonly handlers = new Set<BusHandler>();
@@ -50,6 +53,7 @@ const OTHER_TOPIC = 'other';
 export abstract class EventBus {
   private readonly topics = new Map<string, TopicEntry>();
   private readonly other = new TopicEntry(OTHER_TOPIC);
+  private readonly taps = new Set<BusTap>();
   private readonly handlerLog: Pino | undefined;
   protected readonly timing: boolean;
   private rejoinCount = 0;
@@ -71,7 +75,7 @@ export abstract class EventBus {
     const sentAt = this.timing ? epochMs() : 0;
     const entry = this.entry(message.topic);
     entry.published++;
-    this.deliver(entry, message, sentAt);
+    this.deliver(entry, message, sentAt, true);
     return this.send(message, sentAt);
   }
 
@@ -127,7 +131,17 @@ export abstract class EventBus {
     const entry = this.topics.get(message.topic) ?? this.other;
     entry.received++;
     entry.receivedBytes += bytes;
-    this.deliver(entry, message, sentAt);
+    this.deliver(entry, message, sentAt, false);
+  }
+
+  /**
+   * Runs `tap` for every message of every topic this instance delivers, published here or
+   * received from another instance, after its subscribers (the admin page's live feed). A
+   * tap that throws is logged and skipped.
+   */
+  tap(tap: BusTap): () => void {
+    this.taps.add(tap);
+    return () => this.taps.delete(tap);
   }
 
   /**
@@ -135,7 +149,7 @@ export abstract class EventBus {
    * throws is logged and skipped: it must not keep the message from the others, from
    * other instances (a publish dispatches before it sends), or crash the Redis reader.
    */
-  private deliver(entry: TopicEntry, message: BusMessage, sentAt: number): void {
+  private deliver(entry: TopicEntry, message: BusMessage, sentAt: number, local: boolean): void {
     for (const handler of entry.handlers) {
       try {
         handler(message);
@@ -144,6 +158,17 @@ export abstract class EventBus {
       }
     }
     if (sentAt > 0 && entry.handlers.size > 0) entry.latency.observe((epochMs() - sentAt) / 1000);
+    if (this.taps.size > 0) this.runTaps(message, local);
+  }
+
+  private runTaps(message: BusMessage, local: boolean): void {
+    for (const tap of this.taps) {
+      try {
+        tap(message, local);
+      } catch (err) {
+        this.handlerLog?.error({ err, topic: message.topic }, 'bus tap failed');
+      }
+    }
   }
 
   private entry(topic: string): TopicEntry {

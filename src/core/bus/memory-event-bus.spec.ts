@@ -74,4 +74,16 @@ describe('MemoryEventBus', () => {
     assert.match(a.instanceId, /^local-[0-9a-f]{8}$/);
     assert.notEqual(a.instanceId, b.instanceId);
   });
+
+  it('shows every delivered message to a tap, after its subscribers, until the tap is removed', async () => {
+    const bus = new MemoryEventBus();
+    const seen: string[] = [];
+    bus.subscribe('jac', (m) => seen.push(`sub:${m.payload.toString()}`));
+    const stop = bus.tap((m, local) => seen.push(`tap:${m.topic}:${m.payload.toString()}:${String(local)}`));
+    await bus.publish(message('jac', 'one'));
+    await bus.publish(message('nobody-listens', 'two'));
+    stop();
+    await bus.publish(message('jac', 'three'));
+    assert.deepEqual(seen, ['sub:one', 'tap:jac:one:true', 'tap:nobody-listens:two:true', 'sub:three']);
+  });
 });
