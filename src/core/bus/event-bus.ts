@@ -1,9 +1,12 @@
 import type { Logger as Pino } from 'pino';
 import { epochMs, LatencyHistogram } from '../metrics/latency-histogram.js';
+import type { BusTopic } from './bus-topic.js';
+
+export type { BusTopic } from './bus-topic.js';
 
 /**
- * Who a bus message is for. Ids are protocol-scoped: the protocol named by the
- * message's `topic` resolves them against its own clients.
+ * Who a bus message is for. Ids are protocol-scoped: the protocol that owns the
+ * message's topic resolves them against its own clients.
  */
 export type Target =
   | { readonly kind: 'user'; readonly ids: readonly string[] }
@@ -11,29 +14,32 @@ export type Target =
   | { readonly kind: 'client'; readonly ids: readonly string[] }
   | { readonly kind: 'all' };
 
+/** A message as it travels between instances: its topic's name, its target and its encoded bytes. */
 export interface BusMessage {
-  /** The stream the message belongs to: a protocol name, or `control` for cluster housekeeping. */
   readonly topic: string;
   readonly target: Target;
-  /** Opaque bytes, usually a frame already encoded for the wire, so no instance re-serialises it. */
+  /** The topic's encoding of the message; for most topics the frame itself, so no instance re-serialises it. */
   readonly payload: Buffer;
 }
 
-export type BusHandler = (message: BusMessage) => void;
+export type BusHandler<T> = (value: T, target: Target) => void;
 
 /** Sees every message this instance delivers: `local` when it was published here. */
 export type BusTap = (message: BusMessage, local: boolean) => void;
 
-/** One topic on this instance: its subscribers and what went through it, for the metrics. */
+/** One topic on this instance: its definition, its subscribers and what went through it, for the metrics. */
 export class TopicEntry {
-  readonly handlers = new Set<BusHandler>();
+  readonly handlers = new Set<BusHandler<unknown>>();
   published = 0;
   received = 0;
   receivedBytes = 0;
   /** From the publish (on whichever instance) to the end of this instance's writes. */
   readonly latency = new LatencyHistogram();
 
-  constructor(readonly topic: string) {}
+  constructor(
+    readonly topic: string,
+    readonly definition: BusTopic<unknown> | null,
+  ) {}
 }
 
 export interface EventBusOptions {
@@ -43,7 +49,7 @@ export interface EventBusOptions {
   timing?: boolean;
 }
 
-/** Where a message whose topic nobody here subscribes to is counted. */
+/** Where a message whose topic nobody here knows is counted. */
 const OTHER_TOPIC = 'other';
 
 /**
@@ -52,7 +58,7 @@ const OTHER_TOPIC = 'other';
  */
 export abstract class EventBus {
   private readonly topics = new Map<string, TopicEntry>();
-  private readonly other = new TopicEntry(OTHER_TOPIC);
+  private readonly other = new TopicEntry(OTHER_TOPIC, null);
   private readonly taps = new Set<BusTap>();
   private readonly handlerLog: Pino | undefined;
   protected readonly timing: boolean;
@@ -67,15 +73,16 @@ export abstract class EventBus {
   }
 
   /**
-   * Delivers locally (synchronously, before returning) and then to other instances.
-   * Rejects with `EngineUnavailableError` when other instances could not be told;
-   * local delivery has happened regardless.
+   * Delivers `value` locally (synchronously, before returning) and then to other instances.
+   * Rejects with `EngineUnavailableError` when other instances could not be told; local
+   * delivery has happened regardless.
    */
-  publish(message: BusMessage): Promise<void> {
+  publish<T>(topic: BusTopic<T>, target: Target, value: T): Promise<void> {
     const sentAt = this.timing ? epochMs() : 0;
-    const entry = this.entry(message.topic);
+    const entry = this.entry(topic);
     entry.published++;
-    this.deliver(entry, message, sentAt, true);
+    const message: BusMessage = { topic: topic.name, target, payload: topic.encode(value) };
+    this.deliver(entry, value, message, sentAt, true);
     return this.send(message, sentAt);
   }
 
@@ -106,10 +113,12 @@ export abstract class EventBus {
     }
   }
 
-  subscribe(topic: string, handler: BusHandler): () => void {
+  /** Runs `handler` for every message of `topic`, from this instance or any other. */
+  subscribe<T>(topic: BusTopic<T>, handler: BusHandler<T>): () => void {
     const { handlers } = this.entry(topic);
-    handlers.add(handler);
-    return () => handlers.delete(handler);
+    const untyped = handler as BusHandler<unknown>;
+    handlers.add(untyped);
+    return () => handlers.delete(untyped);
   }
 
   /** Every topic this instance subscribed to or published on, with its counters. */
@@ -125,13 +134,22 @@ export abstract class EventBus {
   /**
    * A message from another instance, `bytes` long on the wire, published at `sentAt`
    * (0: not timed). Topics nobody here knows are counted together, so another build's
-   * traffic cannot grow the metrics' label set.
+   * traffic cannot grow the metrics' label set; bytes its topic cannot read are dropped.
    */
   protected received(message: BusMessage, bytes: number, sentAt: number): void {
     const entry = this.topics.get(message.topic) ?? this.other;
     entry.received++;
     entry.receivedBytes += bytes;
-    this.deliver(entry, message, sentAt, false);
+    if (!entry.definition) {
+      if (this.taps.size > 0) this.runTaps(message, false);
+      return;
+    }
+    const value = entry.definition.parse(message.payload);
+    if (value === null) {
+      this.handlerLog?.warn({ topic: message.topic }, 'dropped a malformed bus message');
+      return;
+    }
+    this.deliver(entry, value, message, sentAt, false);
   }
 
   /**
@@ -149,10 +167,10 @@ export abstract class EventBus {
    * throws is logged and skipped: it must not keep the message from the others, from
    * other instances (a publish dispatches before it sends), or crash the Redis reader.
    */
-  private deliver(entry: TopicEntry, message: BusMessage, sentAt: number, local: boolean): void {
+  private deliver(entry: TopicEntry, value: unknown, message: BusMessage, sentAt: number, local: boolean): void {
     for (const handler of entry.handlers) {
       try {
-        handler(message);
+        handler(value, message.target);
       } catch (err) {
         this.handlerLog?.error({ err, topic: message.topic }, 'bus subscriber failed');
       }
@@ -171,11 +189,14 @@ export abstract class EventBus {
     }
   }
 
-  private entry(topic: string): TopicEntry {
-    let entry = this.topics.get(topic);
+  /** The topic's entry; a second, different definition under one name is a bug, refused at once. */
+  private entry(topic: BusTopic<unknown>): TopicEntry {
+    let entry = this.topics.get(topic.name);
     if (!entry) {
-      entry = new TopicEntry(topic);
-      this.topics.set(topic, entry);
+      entry = new TopicEntry(topic.name, topic);
+      this.topics.set(topic.name, entry);
+    } else if (entry.definition !== topic) {
+      throw new Error(`bus topic ${topic.name} is defined twice`);
     }
     return entry;
   }

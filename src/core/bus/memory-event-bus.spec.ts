@@ -1,33 +1,28 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { BusMessage } from './event-bus.js';
+import { bytesTopic, jsonTopic } from './bus-topic.js';
+import type { Target } from './event-bus.js';
 import { MemoryEventBus } from './memory-event-bus.js';
 
-function message(topic: string, text: string): BusMessage {
-  return { topic, target: { kind: 'all' }, payload: Buffer.from(text) };
-}
+const ALL: Target = { kind: 'all' };
+const text = (value: string): Buffer => Buffer.from(value);
 
 describe('MemoryEventBus', () => {
   it('delivers to local subscribers synchronously, before publish returns', () => {
     const bus = new MemoryEventBus();
     const seen: string[] = [];
-    bus.subscribe('jac', (m) => seen.push(m.payload.toString()));
-    const done = bus.publish(message('jac', 'one'));
+    bus.subscribe(bytesTopic('jac'), (payload) => seen.push(payload.toString()));
+    const done = bus.publish(bytesTopic('jac'), ALL, text('one'));
     assert.deepEqual(seen, ['one']);
     assert.ok(done instanceof Promise);
     return done;
   });
 
-  it('delivers the same message object, bytes and target untouched', async () => {
+  it('delivers the same bytes and target untouched', async () => {
     const bus = new MemoryEventBus();
-    const sent: BusMessage = {
-      topic: 'jac',
-      target: { kind: 'user', ids: ['n::a'] },
-      payload: Buffer.from([0xff, 0x00, 0xfe]),
-    };
-    let got: BusMessage | undefined;
-    bus.subscribe('jac', (m) => (got = m));
-    await bus.publish(sent);
+    let got: { payload: Buffer; target: Target } | undefined;
+    bus.subscribe(bytesTopic('jac'), (payload, target) => (got = { payload, target }));
+    await bus.publish(bytesTopic('jac'), { kind: 'user', ids: ['n::a'] }, Buffer.from([0xff, 0x00, 0xfe]));
     assert.deepEqual(got?.target, { kind: 'user', ids: ['n::a'] });
     assert.ok(got?.payload.equals(Buffer.from([0xff, 0x00, 0xfe])));
   });
@@ -35,11 +30,11 @@ describe('MemoryEventBus', () => {
   it('delivers only to subscribers of the topic, each once', async () => {
     const bus = new MemoryEventBus();
     const seen: string[] = [];
-    bus.subscribe('jac', (m) => seen.push(`a:${m.payload.toString()}`));
-    bus.subscribe('jac', (m) => seen.push(`b:${m.payload.toString()}`));
-    bus.subscribe('fates', (m) => seen.push(`f:${m.payload.toString()}`));
-    await bus.publish(message('jac', 'x'));
-    await bus.publish(message('hatsu', 'nobody'));
+    bus.subscribe(bytesTopic('jac'), (p) => seen.push(`a:${p.toString()}`));
+    bus.subscribe(bytesTopic('jac'), (p) => seen.push(`b:${p.toString()}`));
+    bus.subscribe(bytesTopic('fates'), (p) => seen.push(`f:${p.toString()}`));
+    await bus.publish(bytesTopic('jac'), ALL, text('x'));
+    await bus.publish(bytesTopic('hatsu'), ALL, text('nobody'));
     assert.deepEqual(seen.sort(), ['a:x', 'b:x']);
   });
 
@@ -47,12 +42,12 @@ describe('MemoryEventBus', () => {
     const bus = new MemoryEventBus();
     const first: string[] = [];
     const second: string[] = [];
-    const off = bus.subscribe('jac', (m) => first.push(m.payload.toString()));
-    bus.subscribe('jac', (m) => second.push(m.payload.toString()));
-    await bus.publish(message('jac', '1'));
+    const off = bus.subscribe(bytesTopic('jac'), (p) => first.push(p.toString()));
+    bus.subscribe(bytesTopic('jac'), (p) => second.push(p.toString()));
+    await bus.publish(bytesTopic('jac'), ALL, text('1'));
     off();
     off(); // idempotent
-    await bus.publish(message('jac', '2'));
+    await bus.publish(bytesTopic('jac'), ALL, text('2'));
     assert.deepEqual(first, ['1']);
     assert.deepEqual(second, ['1', '2']);
   });
@@ -60,11 +55,11 @@ describe('MemoryEventBus', () => {
   it('keeps delivering to the others when one subscriber throws', async () => {
     const bus = new MemoryEventBus();
     const seen: string[] = [];
-    bus.subscribe('jac', () => {
+    bus.subscribe(bytesTopic('jac'), () => {
       throw new Error('subscriber bug');
     });
-    bus.subscribe('jac', (m) => seen.push(m.payload.toString()));
-    await bus.publish(message('jac', 'still delivered'));
+    bus.subscribe(bytesTopic('jac'), (p) => seen.push(p.toString()));
+    await bus.publish(bytesTopic('jac'), ALL, text('still delivered'));
     assert.deepEqual(seen, ['still delivered']);
   });
 
@@ -78,12 +73,43 @@ describe('MemoryEventBus', () => {
   it('shows every delivered message to a tap, after its subscribers, until the tap is removed', async () => {
     const bus = new MemoryEventBus();
     const seen: string[] = [];
-    bus.subscribe('jac', (m) => seen.push(`sub:${m.payload.toString()}`));
+    bus.subscribe(bytesTopic('jac'), (p) => seen.push(`sub:${p.toString()}`));
     const stop = bus.tap((m, local) => seen.push(`tap:${m.topic}:${m.payload.toString()}:${String(local)}`));
-    await bus.publish(message('jac', 'one'));
-    await bus.publish(message('nobody-listens', 'two'));
+    await bus.publish(bytesTopic('jac'), ALL, text('one'));
+    await bus.publish(bytesTopic('nobody-listens'), ALL, text('two'));
     stop();
-    await bus.publish(message('jac', 'three'));
+    await bus.publish(bytesTopic('jac'), ALL, text('three'));
     assert.deepEqual(seen, ['sub:one', 'tap:jac:one:true', 'tap:nobody-listens:two:true', 'sub:three']);
+  });
+
+  it('hands local subscribers of a JSON topic the value itself, and its encoding to the wire', async () => {
+    const bus = new MemoryEventBus();
+    const topic = jsonTopic<{ n: number }>('numbers', (v) =>
+      typeof (v as { n?: unknown }).n === 'number' ? (v as { n: number }) : null,
+    );
+    const sent = { n: 7 };
+    let got: unknown;
+    let wire: string | undefined;
+    bus.subscribe(topic, (value) => (got = value));
+    bus.tap((m) => (wire = m.payload.toString()));
+    await bus.publish(topic, ALL, sent);
+    assert.equal(got, sent);
+    assert.equal(wire, '{"n":7}');
+    assert.deepEqual(topic.parse(text('{"n":8}')), { n: 8 });
+    for (const bad of ['{"n":"8"}', 'not json', '']) assert.equal(topic.parse(text(bad)), null, bad);
+  });
+
+  it('refuses a second, different definition of one topic name', () => {
+    const bus = new MemoryEventBus();
+    bus.subscribe(bytesTopic('shared'), () => undefined);
+    assert.equal(bytesTopic('shared'), bytesTopic('shared'), 'a bytes topic is one definition per name');
+    assert.throws(
+      () =>
+        bus.subscribe(
+          jsonTopic('shared', () => null),
+          () => undefined,
+        ),
+      /bus topic shared is defined twice/,
+    );
   });
 });

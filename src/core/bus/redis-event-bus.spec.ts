@@ -6,8 +6,9 @@ import { RedisProcess, SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../../
 import { waitFor } from '../../../test/helpers/wait.js';
 import { RedisConnections } from '../engine/redis-connections.js';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
+import { bytesTopic } from './bus-topic.js';
 import { encodeBusMessage } from './bus-wire.js';
-import type { BusMessage } from './event-bus.js';
+import type { BusMessage, EventBus } from './event-bus.js';
 import { RedisEventBus } from './redis-event-bus.js';
 
 const log = pino({ level: 'silent' });
@@ -26,13 +27,23 @@ function message(text: string, topic = 'jac'): BusMessage {
   return { topic, target: { kind: 'user', ids: ['n::u'] }, payload: Buffer.from(text) };
 }
 
+/** Publishes `message` on its topic as a topic of opaque bytes. */
+function send(bus: EventBus, { topic, target, payload }: BusMessage): Promise<void> {
+  return bus.publish(bytesTopic(topic), target, payload);
+}
+
+/** Subscribes to a topic of opaque bytes, handing each message on as it travelled. */
+function collect(bus: EventBus, topic: string, into: (message: BusMessage) => void): () => void {
+  return bus.subscribe(bytesTopic(topic), (payload, target) => into({ topic, target, payload }));
+}
+
 /** A bus instance as the Engine builds it, collecting what reaches its `jac` subscribers. */
 async function openNode(url: string, prefix: string, nodes: Node[]): Promise<Node> {
   const redis = new RedisConnections(url, prefix, log);
   const bus = new RedisEventBus(redis, log);
   const node: Node = { redis, bus, seen: [] };
   nodes.push(node);
-  bus.subscribe('jac', (m) => node.seen.push(m));
+  collect(bus, 'jac', (m) => node.seen.push(m));
   bus.start();
   await redis.connect();
   return node;
@@ -76,7 +87,7 @@ describe('RedisEventBus on the shared Redis', await redisSuite(), () => {
 
   it('delivers locally before publish returns', async () => {
     const before = a.seen.length;
-    const done = a.bus.publish(message('sync'));
+    const done = send(a.bus, message('sync'));
     assert.deepEqual(text(a.seen.slice(before)), ['sync']);
     await done;
     await waitFor(() => text(b.seen).includes('sync'), { what: 'B to see it' });
@@ -85,17 +96,17 @@ describe('RedisEventBus on the shared Redis', await redisSuite(), () => {
   it("delivers each instance the other's messages exactly once and skips its own echo", async () => {
     a.seen.length = 0;
     b.seen.length = 0;
-    await a.bus.publish(message('from-a'));
-    await a.bus.publish(message('marker-a'));
+    await send(a.bus, message('from-a'));
+    await send(a.bus, message('marker-a'));
     await waitFor(() => text(b.seen).includes('marker-a'), { what: 'B to see marker-a' });
-    await b.bus.publish(message('from-b'));
-    await b.bus.publish(message('marker-b'));
+    await send(b.bus, message('from-b'));
+    await send(b.bus, message('marker-b'));
     await waitFor(() => text(a.seen).includes('marker-b'), { what: 'A to see marker-b' });
     // A's echoes of its own publishes would have reached A before marker-b (one
     // ordered subscriber connection), so their absence here is final.
     assert.deepEqual(text(a.seen), ['from-a', 'marker-a', 'from-b', 'marker-b']);
     // B's own publishes are dispatched locally; their echo would follow them.
-    await a.bus.publish(message('final'));
+    await send(a.bus, message('final'));
     await waitFor(() => text(b.seen).includes('final'), { what: 'B to see final' });
     assert.deepEqual(text(b.seen), ['from-a', 'marker-a', 'from-b', 'marker-b', 'final']);
   });
@@ -103,7 +114,7 @@ describe('RedisEventBus on the shared Redis', await redisSuite(), () => {
   it('carries the payload bytes unchanged, including bytes that are not UTF-8', async () => {
     const bytes = Buffer.from([0x00, 0xff, 0xfe, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x82, 0x0a, 0x0d, 0x80]);
     b.seen.length = 0;
-    await a.bus.publish({ topic: 'jac', target: { kind: 'channel', ids: ['c1', 'c2'] }, payload: bytes });
+    await send(a.bus, { topic: 'jac', target: { kind: 'channel', ids: ['c1', 'c2'] }, payload: bytes });
     const got = await waitFor(() => b.seen[0], { what: 'the binary message' });
     assert.ok(got.payload.equals(bytes), `got ${got.payload.toString('hex')}`);
     assert.equal(got.topic, 'jac');
@@ -112,15 +123,15 @@ describe('RedisEventBus on the shared Redis', await redisSuite(), () => {
 
   it('delivers only to subscribers of the message topic, and not after unsubscribe', async () => {
     const other: string[] = [];
-    const off = b.bus.subscribe('other', (m) => other.push(m.payload.toString()));
+    const off = collect(b.bus, 'other', (m) => other.push(m.payload.toString()));
     b.seen.length = 0;
-    await a.bus.publish(message('to-other', 'other'));
-    await a.bus.publish(message('marker-1'));
+    await send(a.bus, message('to-other', 'other'));
+    await send(a.bus, message('marker-1'));
     await waitFor(() => b.seen.length === 1, { what: 'marker-1 on B' });
     assert.deepEqual(other, ['to-other']);
     off();
-    await a.bus.publish(message('to-other-again', 'other'));
-    await a.bus.publish(message('marker-2'));
+    await send(a.bus, message('to-other-again', 'other'));
+    await send(a.bus, message('marker-2'));
     await waitFor(() => b.seen.length === 2, { what: 'marker-2 on B' });
     assert.deepEqual(other, ['to-other']);
     assert.deepEqual(text(b.seen), ['marker-1', 'marker-2']);
@@ -141,16 +152,16 @@ describe('RedisEventBus on the shared Redis', await redisSuite(), () => {
   });
 
   it('still tells other instances when a local subscriber throws', async () => {
-    const off = a.bus.subscribe('jac', () => {
+    const off = a.bus.subscribe(bytesTopic('jac'), () => {
       throw new Error('subscriber bug');
     });
-    const offRemote = b.bus.subscribe('jac', () => {
+    const offRemote = b.bus.subscribe(bytesTopic('jac'), () => {
       throw new Error('remote subscriber bug');
     });
     try {
       a.seen.length = 0;
       b.seen.length = 0;
-      await a.bus.publish(message('despite-bug'));
+      await send(a.bus, message('despite-bug'));
       assert.deepEqual(text(a.seen), ['despite-bug']);
       await waitFor(() => b.seen.length === 1, { what: 'B to see it' });
       assert.deepEqual(text(b.seen), ['despite-bug']);
@@ -198,19 +209,19 @@ describe('RedisEventBus on a private Redis', await redisSuite(), () => {
   it('sends one PUBLISH per publish, whatever the number of instances and subscribers', async () => {
     const [a, b, c] = nodes as [Node, Node, Node];
     for (const node of nodes) {
-      node.bus.subscribe('jac', () => undefined);
-      node.bus.subscribe('fates', () => undefined);
+      node.bus.subscribe(bytesTopic('jac'), () => undefined);
+      node.bus.subscribe(bytesTopic('fates'), () => undefined);
     }
     // Still one channel subscription per instance, not one per topic or handler.
     assert.equal(await subscribers(inspect, `${prefix}bus`), 3);
     b.seen.length = 0;
     c.seen.length = 0;
     const before = await publishCalls(inspect);
-    await a.bus.publish(message('counted'));
+    await send(a.bus, message('counted'));
     await waitFor(() => b.seen.length === 1 && c.seen.length === 1, { what: 'B and C to receive' });
     assert.equal((await publishCalls(inspect)) - before, 1);
-    await a.bus.publish(message('counted-2'));
-    await a.bus.publish(message('counted-3'));
+    await send(a.bus, message('counted-2'));
+    await send(a.bus, message('counted-3'));
     await waitFor(() => b.seen.length === 3 && c.seen.length === 3, { what: 'B and C to receive two more' });
     assert.equal((await publishCalls(inspect)) - before, 3);
   });
@@ -222,7 +233,7 @@ describe('RedisEventBus on a private Redis', await redisSuite(), () => {
     await waitFor(() => !a.bus.isListening && !b.bus.isListening, { what: 'the buses to stop listening' });
     a.seen.length = 0;
     b.seen.length = 0;
-    await assert.rejects(a.bus.publish(message('outage')), EngineUnavailableError);
+    await assert.rejects(send(a.bus, message('outage')), EngineUnavailableError);
     assert.deepEqual(text(a.seen), ['outage']);
 
     await server.start();
@@ -231,7 +242,7 @@ describe('RedisEventBus on a private Redis', await redisSuite(), () => {
     await waitFor(
       async () => {
         attempt++;
-        if (a.redis.isUp) await a.bus.publish(message(`probe-${attempt}`)).catch(() => undefined);
+        if (a.redis.isUp) await send(a.bus, message(`probe-${attempt}`)).catch(() => undefined);
         return b.seen.length > 0;
       },
       { timeoutMs: 8000, intervalMs: 50, what: 'cross-instance delivery after the restart' },

@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { WsTestClient } from '../../../test/helpers/ws-client.js';
 import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
-import { MemoryEventBus } from '../bus/memory-event-bus.js';
+import { PeerBus } from '../../../test/helpers/peer-bus.js';
+import { bytesTopic } from '../bus/bus-topic.js';
 import type { Target } from '../bus/event-bus.js';
 import type { CountTarget } from './client-registry.js';
 import { Connection, type ClientId, type CloseSpec } from './connection.js';
@@ -18,7 +19,7 @@ interface Client {
 
 describe('MemoryClientRegistry', () => {
   let pairs: WsPairFactory;
-  let bus: MemoryEventBus;
+  let bus: PeerBus;
   let registry: MemoryClientRegistry;
   let counter = 0;
 
@@ -28,7 +29,7 @@ describe('MemoryClientRegistry', () => {
   after(() => pairs.close());
 
   function fresh(): void {
-    bus = new MemoryEventBus({ log });
+    bus = new PeerBus({ log });
     registry = new MemoryClientRegistry(bus, log);
   }
 
@@ -315,19 +316,23 @@ describe('MemoryClientRegistry', () => {
     fresh();
     const a = await open('jac', 'u1');
     const b = await open('jac', 'u1');
-    await bus.publish({
-      topic: 'control',
+    bus.fromAnotherInstance({
+      topic: 'control.disconnect',
       target: { kind: 'client', ids: [a.connection.id] },
-      payload: Buffer.from('close'),
+      payload: Buffer.alloc(0),
     });
     assert.equal((await a.client.waitClose()).code, 1000);
-    // Other control messages are not a close.
-    await bus.publish({
-      topic: 'control',
+    // Other messages on the topic are not a close.
+    bus.fromAnotherInstance({
+      topic: 'control.disconnect',
       target: { kind: 'client', ids: [b.connection.id] },
       payload: Buffer.from('ping'),
     });
-    await bus.publish({ topic: 'control', target: { kind: 'user', ids: ['u1'] }, payload: Buffer.from('close') });
+    bus.fromAnotherInstance({
+      topic: 'control.disconnect',
+      target: { kind: 'user', ids: ['u1'] },
+      payload: Buffer.alloc(0),
+    });
     registry.deliver('jac', { kind: 'client', ids: [b.connection.id] }, Buffer.from('still open'));
     assert.equal((await b.client.nextRaw()).data.toString(), 'still open');
   });
@@ -361,6 +366,25 @@ describe('MemoryClientRegistry', () => {
     assert.deepEqual(await first.client.waitClose(), REVOKED);
     assert.deepEqual(await second.client.waitClose(), REVOKED);
     for (const c of [otherToken, otherProtocol, none]) await assertUntouched(c);
+  });
+
+  it('spares the connections of the version a revocation keeps, and reaches every protocol it names', async () => {
+    fresh();
+    const old = await withCredential('fates-v2', 'bot-1');
+    registry.setCredential(old.connection, 'bot-1', 'digest-old');
+    const rotated = await withCredential('fates-v2', 'bot-1');
+    registry.setCredential(rotated.connection, 'bot-1', 'digest-new');
+    const otherEra = await withCredential('fates-flamepaw', 'bot-1');
+    registry.setCredential(otherEra.connection, 'bot-1', 'digest-old');
+    assert.equal(rotated.connection.credentialVersion, 'digest-new');
+
+    await registry.revoke(['fates-v2', 'fates-flamepaw'], 'bot-1', REVOKED, { keep: 'digest-new' });
+    assert.deepEqual(await old.client.waitClose(), REVOKED);
+    assert.deepEqual(await otherEra.client.waitClose(), REVOKED);
+    await assertUntouched(rotated);
+    // Without `keep`, every version goes.
+    await registry.revoke(['fates-v2', 'fates-flamepaw'], 'bot-1', REVOKED);
+    assert.deepEqual(await rotated.client.waitClose(), REVOKED);
   });
 
   it('lists the live credentials of one protocol, and forgets a connection once it is removed', async () => {
@@ -413,8 +437,14 @@ describe('MemoryClientRegistry', () => {
   it('drops what is not a revocation on its topic', async () => {
     fresh();
     const c = await withCredential('felix', 'token-1');
-    for (const payload of ['not json', '[]', '{"protocol":"felix","credential":"token-1"}', '{"protocol":1}']) {
-      await bus.publish({ topic: 'control.revoke', target: { kind: 'all' }, payload: Buffer.from(payload) });
+    for (const payload of [
+      'not json',
+      '[]',
+      '{"protocols":["felix"],"credential":"token-1"}',
+      '{"protocols":"felix","credential":"token-1","close":{"code":4004,"reason":"x"}}',
+      '{"protocols":[1]}',
+    ]) {
+      bus.fromAnotherInstance({ topic: 'control.revoke', target: { kind: 'all' }, payload: Buffer.from(payload) });
     }
     await assertUntouched(c);
   });
@@ -423,12 +453,12 @@ describe('MemoryClientRegistry', () => {
     fresh();
     const c = await open('jac', 'u1');
     const other = await open('felix', 'u1');
-    const stop = registry.relay('jac');
-    await bus.publish({ topic: 'jac', target: { kind: 'user', ids: ['u1'] }, payload: Buffer.from('{"x":1}') });
+    const stop = registry.relay(bytesTopic('jac'));
+    await bus.publish(bytesTopic('jac'), { kind: 'user', ids: ['u1'] }, Buffer.from('{"x":1}'));
     assert.equal((await c.client.nextRaw()).data.toString(), '{"x":1}');
     await assertUntouched(other);
     stop();
-    await bus.publish({ topic: 'jac', target: { kind: 'all' }, payload: Buffer.from('late') });
+    await bus.publish(bytesTopic('jac'), { kind: 'all' }, Buffer.from('late'));
     await assertUntouched(c);
   });
 });

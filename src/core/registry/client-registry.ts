@@ -1,23 +1,28 @@
 import type { Logger as Pino } from 'pino';
 import type { WebSocket } from 'ws';
-import type { EventBus, Target } from '../bus/event-bus.js';
-import { encodeJson, isJsonObject } from '../json.js';
+import { jsonTopic, signalTopic } from '../bus/bus-topic.js';
+import type { BusTopic, EventBus, Target } from '../bus/event-bus.js';
+import { isJsonObject } from '../json.js';
 import { UNCOUNTED, type ProtocolStats } from '../metrics/protocol-stats.js';
 import { addToSet, deleteFromSet } from '../set-map.js';
 import { PreparedFrame } from '../ws/prepared-frame.js';
 import type { ClientInfo, CloseSpec, Connection } from './connection.js';
 
-const CONTROL_TOPIC = 'control';
 const NONE: ReadonlySet<Connection> = new Set();
-const CLOSE = Buffer.from('close');
-/** Revocations: `{protocol, credential, code, reason}` to every instance. */
-const REVOKE_TOPIC = 'control.revoke';
+
+/** `DELETE /admin/connections/:id` for a client on another instance: the target names it. */
+const DISCONNECT = signalTopic('control.disconnect');
 
 interface Revocation {
-  protocol: string;
+  protocols: string[];
   credential: string;
   close: CloseSpec;
+  /** Connections filed with this version of the credential stay (a rotated token's new digest). */
+  keep?: string;
 }
+
+/** Revocations, to every instance: a message of another build or garbage is dropped by `parseRevocation`. */
+const REVOKE = jsonTopic<Revocation>('control.revoke', parseRevocation);
 
 /** What an instance does with each of its connections a revocation names (see `onRevoke`). */
 export type RevokeHandler = (connection: Connection, close: CloseSpec) => void;
@@ -53,11 +58,11 @@ export abstract class ClientRegistry {
     protected readonly bus: EventBus,
     protected readonly log: Pino,
   ) {
-    bus.subscribe(CONTROL_TOPIC, (message) => {
-      if (message.target.kind !== 'client' || !message.payload.equals(CLOSE)) return;
-      for (const id of message.target.ids) this.byId.get(id)?.close();
+    bus.subscribe(DISCONNECT, (_, target) => {
+      if (target.kind !== 'client') return;
+      for (const id of target.ids) this.byId.get(id)?.close();
     });
-    bus.subscribe(REVOKE_TOPIC, (message) => this.revoked(message.payload));
+    bus.subscribe(REVOKE, (revocation) => this.revoked(revocation));
   }
 
   get instanceId(): string {
@@ -131,9 +136,12 @@ export abstract class ClientRegistry {
 
   /**
    * Files the connection under the credential it authenticated with (a token id, a session
-   * key), so that `revoke` finds it. Not part of what the admin API lists.
+   * key, a bot), so that `revoke` finds it; `version` tells credentials of one name apart (a
+   * token's digest, so that a rotation can spare the connections holding the new one). Not
+   * part of what the admin API lists.
    */
-  setCredential(connection: Connection, credential: string | null): void {
+  setCredential(connection: Connection, credential: string | null, version: string | null = null): void {
+    connection._credentialVersion = version;
     if (connection.credential === credential) return;
     const tracked = this.byId.get(connection.id) === connection;
     if (tracked && connection.credential !== null) this.unindexCredential(connection, connection.credential);
@@ -153,13 +161,24 @@ export abstract class ClientRegistry {
   }
 
   /**
-   * Closes every connection of `protocol` filed under `credential` with `close`, on every
-   * instance, once each. Announced even when no instance holds one: a retry after a
-   * publish that failed must still reach the instances that missed it.
+   * Closes every connection of `protocols` filed under `credential` with `close`, on every
+   * instance, once each; with `keep`, those filed with that version stay. Announced even
+   * when no instance holds one: a retry after a publish that failed must still reach the
+   * instances that missed it.
    */
-  revoke(protocol: string, credential: string, close: CloseSpec): Promise<void> {
-    const revocation = { protocol, credential, code: close.code, reason: close.reason };
-    return this.bus.publish({ topic: REVOKE_TOPIC, target: { kind: 'all' }, payload: encodeJson(revocation) });
+  revoke(
+    protocols: string | readonly string[],
+    credential: string,
+    close: CloseSpec,
+    options: { keep?: string } = {},
+  ): Promise<void> {
+    const revocation: Revocation = {
+      protocols: typeof protocols === 'string' ? [protocols] : [...protocols],
+      credential,
+      close: { code: close.code, reason: close.reason },
+    };
+    if (options.keep !== undefined) revocation.keep = options.keep;
+    return this.bus.publish(REVOKE, { kind: 'all' }, revocation);
   }
 
   /**
@@ -174,11 +193,12 @@ export abstract class ClientRegistry {
   }
 
   /**
-   * Delivers everything published on the protocol's own topic, by any instance, to this
-   * instance's connections: the bytes as published, never parsed or re-encoded.
+   * Delivers everything published on `topic`, by any instance, to this instance's
+   * connections of `protocol` (by default the topic's name): the bytes as published, never
+   * parsed or re-encoded.
    */
-  relay(protocol: string): () => void {
-    return this.bus.subscribe(protocol, (message) => this.deliver(protocol, message.target, message.payload));
+  relay(topic: BusTopic<Buffer>, protocol = topic.name): () => void {
+    return this.bus.subscribe(topic, (payload, target) => this.deliver(protocol, target, payload));
   }
 
   get(id: string): Connection | undefined {
@@ -310,7 +330,7 @@ export abstract class ClientRegistry {
     }
     const found = await this.locate(id);
     if (!found) return false;
-    await this.bus.publish({ topic: CONTROL_TOPIC, target: { kind: 'client', ids: [id] }, payload: CLOSE });
+    await this.bus.publish(DISCONNECT, { kind: 'client', ids: [id] }, true);
     return true;
   }
 
@@ -333,18 +353,19 @@ export abstract class ClientRegistry {
     }
   }
 
-  private revoked(payload: Buffer): void {
-    const revocation = parseRevocation(payload);
-    if (!revocation) {
-      this.log.warn('dropped a malformed revocation');
-      return;
+  private revoked({ protocols, credential, close, keep }: Revocation): void {
+    let closed = 0;
+    for (const protocol of protocols) {
+      const connections = this.byCredential.get(key(protocol, credential));
+      if (!connections) continue;
+      const handler = this.revokeHandlers.get(protocol) ?? closeConnection;
+      for (const connection of [...connections]) {
+        if (keep !== undefined && connection._credentialVersion === keep) continue;
+        handler(connection, close);
+        closed++;
+      }
     }
-    const { protocol, credential, close } = revocation;
-    const connections = this.byCredential.get(key(protocol, credential));
-    if (!connections) return;
-    const handler = this.revokeHandlers.get(protocol) ?? closeConnection;
-    for (const connection of [...connections]) handler(connection, close);
-    this.log.info({ protocol, connections: connections.size }, 'closed the connections of a revoked credential');
+    if (closed > 0) this.log.info({ protocols, connections: closed }, 'closed the connections of a revoked credential');
   }
 
   private changed(protocol: string, target: CountTarget, size: number): void {
@@ -398,18 +419,17 @@ function split(k: string, kind: 'user' | 'channel'): [string, CountTarget] {
 }
 
 /** A revocation as `revoke` wrote it, or null for anything else on the topic (another build, garbage). */
-function parseRevocation(payload: Buffer): Revocation | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return null;
-  }
+function parseRevocation(value: unknown): Revocation | null {
   if (!isJsonObject(value)) return null;
-  const { protocol, credential, code, reason } = value;
-  if (typeof protocol !== 'string' || typeof credential !== 'string') return null;
+  const { protocols, credential, close, keep } = value;
+  if (!Array.isArray(protocols) || !protocols.every((p): p is string => typeof p === 'string')) return null;
+  if (typeof credential !== 'string' || !isJsonObject(close)) return null;
+  const { code, reason } = close;
   if (typeof code !== 'number' || typeof reason !== 'string') return null;
-  return { protocol, credential, close: { code, reason } };
+  if (keep !== undefined && typeof keep !== 'string') return null;
+  return keep === undefined
+    ? { protocols, credential, close: { code, reason } }
+    : { protocols, credential, close: { code, reason }, keep };
 }
 
 function addAll(into: Set<Connection>, from: Set<Connection> | undefined): void {

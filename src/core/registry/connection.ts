@@ -75,6 +75,10 @@ export class Connection {
   readonly _channels = new Set<string>();
   /** @internal maintained by ClientRegistry */
   _credential: string | null = null;
+  /** @internal maintained by ClientRegistry */
+  _credentialVersion: string | null = null;
+  /** @internal the protocol's state for this socket, kept by its SessionTable */
+  _session: unknown = undefined;
   /** @internal the protocol's counters, attached by ClientRegistry when it adds the connection */
   _stats: ProtocolStats = UNCOUNTED;
   private cutOff = false;
@@ -101,6 +105,11 @@ export class Connection {
   /** What the client authenticated with (a token id, a session key), for `ClientRegistry.revoke`; never listed. */
   get credential(): string | null {
     return this._credential;
+  }
+
+  /** Which version of `credential` it holds (a token's digest), when its protocol tells them apart. */
+  get credentialVersion(): string | null {
+    return this._credentialVersion;
   }
 
   get isOpen(): boolean {

@@ -9,6 +9,7 @@ import { deleteKeys } from '../../../test/helpers/redis-cleanup.js';
 import { waitFor } from '../../../test/helpers/wait.js';
 import type { WsTestClient } from '../../../test/helpers/ws-client.js';
 import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
+import { signalTopic } from '../bus/bus-topic.js';
 import { RedisEventBus } from '../bus/redis-event-bus.js';
 import { RedisConnections } from '../engine/redis-connections.js';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
@@ -336,12 +337,12 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     assert.deepEqual(await onB.client.waitClose(), revoked);
     // One Redis channel keeps A's order: once B has A's next message, any second copy would have come.
     const probed = new Promise<void>((resolve) => {
-      const stop = b.bus.subscribe('probe', () => {
+      const stop = b.bus.subscribe(signalTopic('probe'), () => {
         stop();
         resolve();
       });
     });
-    await a.bus.publish({ topic: 'probe', target: { kind: 'all' }, payload: Buffer.alloc(0) });
+    await a.bus.publish(signalTopic('probe'), { kind: 'all' }, true);
     await probed;
     assert.equal(kept.connection.send('marker'), true);
     assert.equal((await kept.client.nextRaw()).data.toString(), 'marker');

@@ -11,7 +11,6 @@ import { GatehouseLogger } from '../logging/gatehouse-logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import type { ProtocolStats } from '../metrics/protocol-stats.js';
 import { ClientRegistry } from '../registry/client-registry.js';
-import { closeSlowConsumer, SLOW_CONSUMER_CLOSE } from '../registry/connection.js';
 import { GatewayCatalog } from './gateway-catalog.js';
 import { clientIp, setClientIp, setUpgradePrincipal, type UpgradeVerdict, type WsProtocol } from './ws-protocol.js';
 
@@ -153,20 +152,11 @@ export class ProtocolWsAdapter extends WsAdapter {
       }
       result$.subscribe({
         next: (reply) => {
-          if (reply === undefined || reply === null || client.readyState !== client.OPEN) return;
-          const connection = registry.connectionOf(client);
-          // Through the connection, as every write: a client that keeps sending without
-          // reading would otherwise make the replies queue without bound.
-          if (connection) {
-            connection.send(codec.encode(reply), codec.binary === true);
-            return;
-          }
-          if (client.bufferedAmount > this.catalog.sendBufferLimit) {
-            stats.slowConsumers++;
-            closeSlowConsumer(client, protocol.slowConsumerClose ?? SLOW_CONSUMER_CLOSE);
-            return;
-          }
-          client.send(codec.encode(reply), { binary: codec.binary === true });
+          if (reply === undefined || reply === null) return;
+          // Through the connection, as every write: it is counted, and a client that keeps
+          // sending without reading is cut off instead of making the replies queue without
+          // bound. A socket its protocol never registered (or no longer has) gets nothing.
+          registry.connectionOf(client)?.send(codec.encode(reply), codec.binary === true);
         },
         error: (err: unknown) => this.log.error(err),
       });

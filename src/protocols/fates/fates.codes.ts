@@ -1,10 +1,10 @@
+import { bytesTopic } from '../../core/bus/bus-topic.js';
 import type { CloseSpec } from '../../core/registry/connection.js';
 
 /**
- * The two generations of the Fates socket (docs/protocols/fates.md): `v2` (seed 001,
- * `/api/ws`) sends events bare and only knows bots; `flamepaw` (seed 000) wraps them in
- * `{"chan", "code": "event", ...}`, lets `bot` choose bot or server, and sends a `ping`
- * control payload with every WebSocket ping.
+ * The two generations of the Fates socket (docs/protocols/fates.md): `v2` (`/api/ws`) sends
+ * events bare and only knows bots; `flamepaw` wraps them in `{"chan", "code": "event", ...}`,
+ * lets `bot` choose bot or server, and sends a `ping` control payload with every WebSocket ping.
  */
 export type FatesEra = 'v2' | 'flamepaw';
 
@@ -16,14 +16,20 @@ export const FATES_PROTOCOL: Record<FatesEra, string> = {
   flamepaw: 'fates-flamepaw',
 };
 
+/** Both eras' names: a bot's connections may be of either. */
+export const FATES_PROTOCOLS: readonly string[] = FATES_ERAS.map((era) => FATES_PROTOCOL[era]);
+
 export const FATES_PATHS: Record<FatesEra, readonly string[]> = {
   v2: ['/api/ws'],
   flamepaw: ['/flamepaw/ws', '/api/flamepaw/ws', '/api/dragon/ws'],
 };
 
-/** Bus topics: live events (payload = the event's JSON) and token revocations. */
-export const FATES_EVENTS_TOPIC = 'fates';
-export const FATES_REVOKE_TOPIC = 'fates.revoke';
+/**
+ * Live events on every instance, to the channel of their bot, server or `global`. The one bus
+ * topic whose messages are not frames: the two eras frame one event differently, so it
+ * carries the event's JSON once, and each instance frames it once per era.
+ */
+export const FATES_EVENTS = bytesTopic('fates');
 
 /** The channel every Fates connection receives besides its own bot/server channel. */
 export const GLOBAL_CHANNEL = 'global';

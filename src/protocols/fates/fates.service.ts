@@ -5,12 +5,12 @@ import type { Logger as Pino } from 'pino';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { hashToken, matchesHash } from '../../core/auth/secrets.js';
-import { EventBus, type BusMessage } from '../../core/bus/event-bus.js';
+import { EventBus, type Target } from '../../core/bus/event-bus.js';
 import { EngineUnavailableError } from '../../core/errors/engine-unavailable.error.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
 import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { Connection, type ClientId, type CloseSpec } from '../../core/registry/connection.js';
-import { Store } from '../../core/store/store.js';
+import { SessionTable } from '../../core/registry/session-table.js';
 import { UpgradeLimits } from '../../core/ws/upgrade-limits.js';
 import { clientIp } from '../../core/ws/ws-protocol.js';
 import {
@@ -26,9 +26,9 @@ import {
   FATES_CLOSE,
   FATES_DETAIL,
   FATES_ERAS,
-  FATES_EVENTS_TOPIC,
+  FATES_EVENTS,
   FATES_PROTOCOL,
-  FATES_REVOKE_TOPIC,
+  FATES_PROTOCOLS,
   GLOBAL_CHANNEL,
   IDENTIFY_COST,
   NOT_IDENTIFIED,
@@ -36,6 +36,7 @@ import {
   type FatesEra,
 } from './fates.codes.js';
 import { completeFatesEvent, type FatesEvent } from './dto/fates-event.js';
+import { FatesData } from './fates-data.js';
 
 /**
  * `awaiting`: the identity payload went out, no identify yet. `identifying`: the first
@@ -58,8 +59,6 @@ export interface FatesSession {
   readonly connection: Connection;
   state: SessionState;
   target: FatesTarget | null;
-  /** The stored token digest this connection identified against; a rotation closes it. */
-  tokenHash: string | null;
   /** Live events held back until the replay is out; null when live events go straight out. */
   held: HeldEvent[] | null;
   /** Bytes of `held`, bounded by WS_SEND_BUFFER_LIMIT. */
@@ -79,18 +78,19 @@ export interface FatesSession {
 /** A connection whose replay takes this many live events behind it is cut off as a slow consumer. */
 const MAX_HELD_EVENTS = 10_000;
 
-const tokenKey = (target: FatesTarget): string => `fates:token:${target.kind}:${target.id}`;
-const rateKey = (target: FatesTarget): string => `fates:ratelimit:${target.kind}:${target.id}`;
-const historyKey = (chan: string): string => `fates:history:${chan}`;
-
 /**
  * The Fates behaviour behind both eras' gateways and the admin API: identify, the shared
  * rate limit, replay then live delivery with nothing lost or doubled in between, and token
  * revocation on every instance. docs/protocols/fates.md describes it from the outside.
+ *
+ * An identified connection is filed in the registry under its bot or server (`bot-<id>`,
+ * `server-<id>`) as user and credential, with the digest of the token it identified with as
+ * the credential's version: a rotation revokes the credential but keeps the new digest's
+ * connections, a deletion revokes them all.
  */
 @Injectable()
 export class FatesService {
-  private readonly sessions = new WeakMap<WebSocket, FatesSession>();
+  private readonly sessions: SessionTable<FatesSession>;
   /** Sessions on this instance holding live events back during a replay. */
   private holding = 0;
   private readonly log: Pino;
@@ -102,19 +102,26 @@ export class FatesService {
   constructor(
     private readonly registry: ClientRegistry,
     private readonly bus: EventBus,
-    private readonly store: Store,
+    private readonly data: FatesData,
     config: AppConfig,
     logger: GatehouseLogger,
-    // The shared per-IP failed-authentication throttle (SPEC section 2).
+    // The per-IP failed-authentication throttle every protocol shares.
     private readonly limits: UpgradeLimits,
   ) {
     this.log = logger.child({ protocol: 'fates' });
+    this.sessions = new SessionTable(registry);
     this.limit = config.FATES_RATE_LIMIT;
     this.windowMs = config.FATES_RATE_WINDOW_MS;
     this.historyLimit = config.FATES_HISTORY_LIMIT;
     this.sendBufferLimit = config.WS_SEND_BUFFER_LIMIT;
-    bus.subscribe(FATES_EVENTS_TOPIC, (message) => this.deliver(message));
-    bus.subscribe(FATES_REVOKE_TOPIC, (message) => this.revoke(message));
+    bus.subscribe(FATES_EVENTS, (event, target) => this.deliver(event, target));
+    // A rotated or deleted token ends the session, not just the socket: held events go too.
+    for (const protocol of FATES_PROTOCOLS) {
+      registry.onRevoke(protocol, (connection, close) => {
+        const session = this.sessions.of(connection);
+        if (session) this.end(session, close);
+      });
+    }
     bus.onRejoin(() => void this.recheckTokens());
   }
 
@@ -137,7 +144,6 @@ export class FatesService {
       connection,
       state: 'awaiting',
       target: null,
-      tokenHash: null,
       held: null,
       heldBytes: 0,
       deferred: 0,
@@ -145,19 +151,16 @@ export class FatesService {
       used: 0,
       ip,
     };
-    this.registry.add(connection);
-    this.sessions.set(socket, session);
+    this.sessions.open(session);
     this.control(session, 'identity', FATES_DETAIL.identity[era], NOT_IDENTIFIED);
     return session;
   }
 
   close(socket: WebSocket): void {
-    const session = this.sessions.get(socket);
+    const session = this.sessions.close(socket);
     if (!session) return;
-    this.sessions.delete(socket);
     session.state = 'closed';
     this.release(session);
-    this.registry.remove(session.connection);
   }
 
   /**
@@ -213,7 +216,7 @@ export class FatesService {
     }
     let stored: string | null;
     try {
-      stored = await this.store.get(tokenKey(target));
+      stored = await this.data.tokenDigest(target);
     } catch (err) {
       attempt.succeeded();
       throw err;
@@ -231,7 +234,7 @@ export class FatesService {
     }
     attempt.succeeded();
     // Only a successful identify costs budget: failures are the per-IP throttle's business.
-    const { used } = await this.store.hit(rateKey(target), IDENTIFY_COST, this.windowMs);
+    const { used } = await this.data.spend(target, IDENTIFY_COST, this.windowMs);
     if (isClosed(session)) return;
     session.used = used;
     if (used > this.limit) {
@@ -245,15 +248,15 @@ export class FatesService {
     const { target, sendAll, sendNone } = identify;
     const chan = channelOf(target);
     session.target = target;
-    session.tokenHash = stored;
     // From here live events are held, not sent: none can slip between the history read
     // and going live, nor arrive before `ready`.
     if (!sendNone) this.hold(session);
     this.registry.setUser(session.connection, chan);
+    this.registry.setCredential(session.connection, chan, stored);
     if (!sendNone) this.registry.setChannels(session.connection, [chan, GLOBAL_CHANNEL]);
-    // A rotation published before this connection was registered missed it; the token it
-    // wrote did not. Reading the token again closes that gap.
-    const current = await this.store.get(tokenKey(target));
+    // A rotation published before this connection was filed under its credential missed it;
+    // the token it wrote did not. Reading the token again closes that gap.
+    const current = await this.data.tokenDigest(target);
     if (isClosed(session)) return;
     if (current !== stored) {
       this.end(session, FATES_CLOSE.invalidAuth);
@@ -287,7 +290,7 @@ export class FatesService {
     if (!target) return;
     let used: number;
     try {
-      ({ used } = await this.store.hit(rateKey(target), cost, this.windowMs));
+      ({ used } = await this.data.spend(target, cost, this.windowMs));
     } catch (err) {
       // The budget cannot be checked while Redis is away; the connection is not punished for it.
       if (!(err instanceof EngineUnavailableError)) throw err;
@@ -312,7 +315,7 @@ export class FatesService {
   private async remaining(session: FatesSession): Promise<number> {
     if (!session.target) return NOT_IDENTIFIED;
     try {
-      const { used } = await this.store.peek(rateKey(session.target));
+      const { used } = await this.data.spent(session.target);
       return this.limit - used;
     } catch {
       return this.limit - session.used;
@@ -327,10 +330,7 @@ export class FatesService {
    * carried are not sent twice.
    */
   private async replay(session: FatesSession, chan: string): Promise<Set<string>> {
-    const [own, global] = await Promise.all([
-      this.store.range(historyKey(chan)),
-      this.store.range(historyKey(GLOBAL_CHANNEL)),
-    ]);
+    const [own, global] = await Promise.all([this.data.events(chan), this.data.events(GLOBAL_CHANNEL)]);
     if (isClosed(session)) return new Set();
     const era = session.era;
     const events = [
@@ -368,40 +368,26 @@ export class FatesService {
    * A live event from any instance. Its bytes are built once per era and written to every
    * recipient of that era; a recipient still replaying keeps them for later.
    */
-  private deliver(message: BusMessage): void {
-    const { target } = message;
+  private deliver(event: Buffer, target: Target): void {
     if (target.kind !== 'channel' || target.ids.length !== 1) return;
     const chan = target.ids[0] as string;
     for (const era of FATES_ERAS) {
       const protocol = FATES_PROTOCOL[era];
-      const frame = encodeEvent(era, chan, message.payload);
+      const frame = encodeEvent(era, chan, event);
       if (this.holding === 0) {
         this.registry.deliver(protocol, target, frame);
         continue;
       }
-      for (const connection of this.registry.resolve(protocol, target)) {
-        const session = this.sessions.get(connection.socket);
-        if (!session?.held) {
-          connection.send(frame);
+      for (const session of this.sessions.all(this.registry.resolve(protocol, target))) {
+        if (!session.held) {
+          session.connection.send(frame);
         } else if (session.held.length >= MAX_HELD_EVENTS || session.heldBytes + frame.length > this.sendBufferLimit) {
           // Held events are bytes owed to the client like any send buffer: the same limit.
           this.end(session, FATES_CLOSE.slowConsumer);
         } else {
-          session.held.push({ chan, event: message.payload, frame });
+          session.held.push({ chan, event, frame });
           session.heldBytes += frame.length;
         }
-      }
-    }
-  }
-
-  /** A token was rotated or deleted: every connection identified with another token goes, 4004. */
-  private revoke(message: BusMessage): void {
-    if (message.target.kind !== 'user') return;
-    const current = message.payload.length > 0 ? message.payload.toString('utf8') : null;
-    for (const era of FATES_ERAS) {
-      for (const connection of this.registry.resolve(FATES_PROTOCOL[era], message.target)) {
-        const session = this.sessions.get(connection.socket);
-        if (session && session.tokenHash !== current) this.end(session, FATES_CLOSE.invalidAuth);
       }
     }
   }
@@ -411,21 +397,21 @@ export class FatesService {
    * connection's token is checked against the store again (one read per bot or server).
    */
   private async recheckTokens(): Promise<void> {
-    const byTarget = new Map<string, FatesSession[]>();
-    for (const connection of this.registry.local()) {
-      const session = this.sessions.get(connection.socket);
-      if (!session?.target || session.tokenHash === null) continue;
-      const key = tokenKey(session.target);
-      byTarget.set(key, [...(byTarget.get(key) ?? []), session]);
-    }
-    for (const [key, sessions] of byTarget) {
-      let stored: string | null;
-      try {
-        stored = await this.store.get(key);
-      } catch {
-        return; // Redis went again; the next rejoin checks again.
+    for (const protocol of FATES_PROTOCOLS) {
+      for (const [, connections] of this.registry.credentials(protocol)) {
+        const sessions = [...this.sessions.all(connections)];
+        const target = sessions[0]?.target;
+        if (!target) continue;
+        let stored: string | null;
+        try {
+          stored = await this.data.tokenDigest(target);
+        } catch {
+          return; // Redis went again; the next rejoin checks again.
+        }
+        for (const session of sessions) {
+          if (session.connection.credentialVersion !== stored) this.end(session, FATES_CLOSE.invalidAuth);
+        }
       }
-      for (const session of sessions) if (session.tokenHash !== stored) this.end(session, FATES_CLOSE.invalidAuth);
     }
   }
 
@@ -434,29 +420,21 @@ export class FatesService {
   /** Sets or rotates a token (stored hashed); connections holding another token are closed everywhere. */
   async setToken(target: FatesTarget, token: string): Promise<void> {
     const digest = hashToken(token);
-    await this.store.set(tokenKey(target), digest);
-    await this.bus.publish({
-      topic: FATES_REVOKE_TOPIC,
-      target: { kind: 'user', ids: [channelOf(target)] },
-      payload: Buffer.from(digest),
-    });
+    await this.data.setTokenDigest(target, digest);
+    await this.registry.revoke(FATES_PROTOCOLS, channelOf(target), FATES_CLOSE.invalidAuth, { keep: digest });
   }
 
   /** Removes a token; resolves false when there was none. Every connection of the id is closed. */
   async deleteToken(target: FatesTarget): Promise<boolean> {
-    const existed = await this.store.delete(tokenKey(target));
+    const existed = await this.data.deleteToken(target);
     // Announced even when nothing was stored: a retry after a publish that failed must
     // still close the connections on the other instances.
-    await this.bus.publish({
-      topic: FATES_REVOKE_TOPIC,
-      target: { kind: 'user', ids: [channelOf(target)] },
-      payload: Buffer.alloc(0),
-    });
+    await this.registry.revoke(FATES_PROTOCOLS, channelOf(target), FATES_CLOSE.invalidAuth);
     return existed;
   }
 
   async hasToken(target: FatesTarget): Promise<boolean> {
-    return (await this.store.get(tokenKey(target))) !== null;
+    return (await this.data.tokenDigest(target)) !== null;
   }
 
   /**
@@ -466,17 +444,13 @@ export class FatesService {
   async publish(chan: string, event: FatesEvent): Promise<string> {
     const complete = completeFatesEvent(event);
     const json = JSON.stringify(complete);
-    await this.store.append(historyKey(chan), json, this.historyLimit);
-    await this.bus.publish({
-      topic: FATES_EVENTS_TOPIC,
-      target: { kind: 'channel', ids: [chan] },
-      payload: Buffer.from(json),
-    });
+    await this.data.appendEvent(chan, json, this.historyLimit);
+    await this.bus.publish(FATES_EVENTS, { kind: 'channel', ids: [chan] }, Buffer.from(json));
     return complete.m.eid as string;
   }
 
   async history(chan: string): Promise<unknown[]> {
-    const stored = await this.store.range(historyKey(chan));
+    const stored = await this.data.events(chan);
     const events: unknown[] = [];
     for (const entry of stored) {
       try {

@@ -5,7 +5,8 @@ import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
 import { CreateTokenDto } from './dto/create-token.dto.js';
 import { ReportStatusDto } from './dto/report-status.dto.js';
 import { FelixTokens, type IssuedToken } from './felix-tokens.js';
-import { FelixService, type DocumentKind } from './felix.service.js';
+import type { DocumentKind } from './felix-data.js';
+import { FelixService } from './felix.service.js';
 import { ParseTokenIdPipe } from './token-id.pipe.js';
 
 /** Felix's admin API (SPEC section 3, docs/protocols/felix.md). */

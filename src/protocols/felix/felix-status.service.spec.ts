@@ -2,29 +2,30 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
 import type { AppConfig } from '../../config/app-config.js';
-import { MemoryEventBus } from '../../core/bus/memory-event-bus.js';
+import { PeerBus } from '../../../test/helpers/peer-bus.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
 import { MemoryStore } from '../../core/store/memory-store.js';
+import { FelixData } from './felix-data.js';
 import type { StoredStatus } from './felix-status.js';
 import { FelixStatusService, STATUS_KEY, STATUS_TOPIC } from './felix-status.service.js';
-
-/** The memory bus never has a gap of its own; this one can be told it had one, as the Redis bus is on a reconnect. */
-class GapBus extends MemoryEventBus {
-  gap(): void {
-    this.rejoined();
-  }
-}
 
 /** Every promise the memory drivers chained has run: they resolve within one turn of the loop. */
 const settled = (): Promise<void> => setImmediate();
 
 const logger = new GatehouseLogger({ LOG_LEVEL: 'silent' } as AppConfig);
 
-function setup(): { store: MemoryStore; bus: GapBus; status: FelixStatusService } {
+function setup(): { store: MemoryStore; bus: PeerBus; status: FelixStatusService } {
   const store = new MemoryStore();
-  const bus = new GapBus();
-  return { store, bus, status: new FelixStatusService(store, bus, logger) };
+  const bus = new PeerBus();
+  return { store, bus, status: new FelixStatusService(new FelixData(store), bus, logger) };
 }
+
+/** A status message as another instance would publish it: its bytes on the topic. */
+const pushed = (text: string) => ({
+  topic: STATUS_TOPIC.name,
+  target: { kind: 'all' as const },
+  payload: Buffer.from(text),
+});
 
 const stored = (guildsCount: number): StoredStatus => ({ shards: [], guildsCount, reportedAt: 1_000 });
 
@@ -70,14 +71,10 @@ describe('felix status service', () => {
   it('takes a status pushed by another instance, and drops a malformed push', async () => {
     const { bus, status } = setup();
     status.onApplicationBootstrap();
-    await bus.publish({
-      topic: STATUS_TOPIC,
-      target: { kind: 'all' },
-      payload: Buffer.from(JSON.stringify(stored(3))),
-    });
+    bus.fromAnotherInstance(pushed(JSON.stringify(stored(3))));
     assert.equal((await status.current())?.guildsCount, 3);
     for (const bad of ['nope', '{"guildsCount":4}', 'null']) {
-      await bus.publish({ topic: STATUS_TOPIC, target: { kind: 'all' }, payload: Buffer.from(bad) });
+      bus.fromAnotherInstance(pushed(bad));
       assert.equal((await status.current())?.guildsCount, 3, bad);
     }
   });
@@ -87,11 +84,7 @@ describe('felix status service', () => {
     await writeBehind(store, stored(1));
     // The first-use read is in flight (the store answers on a later microtask) when the push lands.
     const answer = status.current();
-    await bus.publish({
-      topic: STATUS_TOPIC,
-      target: { kind: 'all' },
-      payload: Buffer.from(JSON.stringify(stored(2))),
-    });
+    await bus.publish(STATUS_TOPIC, { kind: 'all' }, stored(2));
     assert.equal((await answer)?.guildsCount, 2);
     assert.equal((await status.current())?.guildsCount, 2);
   });

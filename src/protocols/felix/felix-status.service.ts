@@ -1,15 +1,16 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Logger as Pino } from 'pino';
+import { jsonTopic } from '../../core/bus/bus-topic.js';
 import { EventBus } from '../../core/bus/event-bus.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
-import { Store } from '../../core/store/store.js';
-import { normaliseShard, parseStoredStatus, type StoredStatus } from './felix-status.js';
+import { FELIX } from './felix.codes.js';
+import { FelixData } from './felix-data.js';
+import { checkStoredStatus, normaliseShard, parseStoredStatus, type StoredStatus } from './felix-status.js';
 
-/** Where `PUT /admin/felix/status` keeps the report, so that a new instance or a restart finds it. */
-export const STATUS_KEY = 'felix:status';
+export { STATUS_KEY } from './felix-data.js';
 
-/** Carries each stored report, as stored, to every instance (the push that keeps heartbeats off the store). */
-export const STATUS_TOPIC = 'felix.status';
+/** Carries each stored report to every instance (the push that keeps heartbeats off the store). */
+export const STATUS_TOPIC = jsonTopic<StoredStatus>('felix.status', checkStoredStatus);
 
 export interface StatusReport {
   shards: Record<string, unknown>[];
@@ -44,12 +45,12 @@ export class FelixStatusService implements OnApplicationBootstrap {
   private failing = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly data: FelixData,
     private readonly bus: EventBus,
     logger: GatehouseLogger,
   ) {
-    this.log = logger.child({ protocol: 'felix' });
-    bus.subscribe(STATUS_TOPIC, (message) => this.onPush(message.payload));
+    this.log = logger.child({ protocol: FELIX });
+    bus.subscribe(STATUS_TOPIC, (status) => this.onPush(status));
     bus.onRejoin(() => {
       this.version++;
       this.fresh = false;
@@ -87,17 +88,11 @@ export class FelixStatusService implements OnApplicationBootstrap {
     };
     if (report.memoryUsage !== undefined) status.memoryUsage = report.memoryUsage;
     if (report.uptime !== undefined) status.uptime = report.uptime;
-    const encoded = JSON.stringify(status);
-    await this.store.set(STATUS_KEY, encoded);
-    await this.bus.publish({ topic: STATUS_TOPIC, target: { kind: 'all' }, payload: Buffer.from(encoded) });
+    await this.data.putStatus(JSON.stringify(status));
+    await this.bus.publish(STATUS_TOPIC, { kind: 'all' }, status);
   }
 
-  private onPush(payload: Buffer): void {
-    const status = parseStoredStatus(payload.toString('utf8'));
-    if (!status) {
-      this.log.warn('dropped a malformed felix status message');
-      return;
-    }
+  private onPush(status: StoredStatus): void {
     // The push comes after its store write, so it is at least as new as any read in flight.
     this.version++;
     this.status = status;
@@ -118,7 +113,7 @@ export class FelixStatusService implements OnApplicationBootstrap {
   private async readStore(version: number): Promise<void> {
     let raw: string | null;
     try {
-      raw = await this.store.get(STATUS_KEY);
+      raw = await this.data.getStatus();
     } catch (err) {
       if (!this.failing) {
         this.failing = true;

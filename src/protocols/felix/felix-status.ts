@@ -24,6 +24,11 @@ export function parseStoredStatus(text: string): StoredStatus | null {
   } catch {
     return null;
   }
+  return checkStoredStatus(value);
+}
+
+/** A status report as parsed JSON, or null when it is not one. */
+export function checkStoredStatus(value: unknown): StoredStatus | null {
   if (!isJsonObject(value)) return null;
   const { shards, guildsCount, memoryUsage, uptime, reportedAt } = value;
   if (!Array.isArray(shards) || !shards.every(isJsonObject)) return null;

@@ -19,12 +19,13 @@ import {
   type FelixServerMessage,
 } from './felix.codec.js';
 import { FelixTokens, type FelixPrincipal } from './felix-tokens.js';
-import { FELIX, FelixService, REVOKED_CLOSE } from './felix.service.js';
+import { FELIX, FELIX_CLOSE } from './felix.codes.js';
+import { FelixService } from './felix.service.js';
 
 type Listeners = Extract<FelixInbound, { kind: 'listeners' }>;
 type Ignored = Extract<FelixInbound, { kind: 'ignored' }>;
 
-/** Felix on `/felix`, and on any path of `FELIX_PORT` when set (SPEC 4.2, docs/protocols/felix.md). */
+/** Felix on `/felix`, and on any path of `FELIX_PORT` when set (docs/protocols/felix.md). */
 @WebSocketGateway({ path: '/felix', protocol: FELIX })
 export class FelixGateway implements OnGatewayConnection, OnGatewayDisconnect {
   constructor(
@@ -39,7 +40,7 @@ export class FelixGateway implements OnGatewayConnection, OnGatewayDisconnect {
       dedicatedPort: config.FELIX_PORT,
       maxPayload: Math.min(config.WS_MAX_PAYLOAD, FELIX_MAX_PAYLOAD),
       codec: felixCodec,
-      closes: { revoked: REVOKED_CLOSE },
+      closes: FELIX_CLOSE,
       // The original's sweep: every interval, a socket that has not answered the previous
       // ping is terminated (no close frame), the others pinged again.
       heartbeat: {

@@ -5,9 +5,10 @@ import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus } from '../../core/bus/event-bus.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
+import type { JsonObject } from '../../core/json.js';
 import { ClientRegistry } from '../../core/registry/client-registry.js';
-import { Connection, type ClientId, type CloseSpec } from '../../core/registry/connection.js';
-import { Store } from '../../core/store/store.js';
+import { Connection, type ClientId } from '../../core/registry/connection.js';
+import { SessionTable } from '../../core/registry/session-table.js';
 import {
   encodeFelix,
   gdbUpdate,
@@ -16,16 +17,11 @@ import {
   type FelixServerMessage,
   type IgnoredReason,
 } from './felix.codec.js';
+import { FELIX, FELIX_CLOSE, FELIX_EVENTS } from './felix.codes.js';
+import { FelixData, type DocumentKind } from './felix-data.js';
 import { ackData, processFigures } from './felix-status.js';
 import { FelixStatusService, type StatusReport } from './felix-status.service.js';
 import { FelixTokens, type FelixPrincipal } from './felix-tokens.js';
-
-export const FELIX = 'felix';
-
-/** A revoked token's sockets get this; the original had no revocation and no close codes of its own. */
-export const REVOKED_CLOSE: CloseSpec = { code: 1008, reason: 'Token revoked' };
-
-export type DocumentKind = 'guild' | 'user';
 
 /** One Felix socket: its registry entry and the token it authenticated with. */
 export interface FelixSession {
@@ -41,8 +37,6 @@ export function listenChannel(kind: DocumentKind, id: string): string {
   return `${kind}:${id}`;
 }
 
-const documentKey = (kind: DocumentKind, id: string): string => `felix:${kind}:${id}`;
-
 /**
  * Felix's behaviour, shared by the gateway and the admin API: sessions and their listen
  * lists, the heartbeat ACK from the bot's last reported status, the guild/user documents
@@ -50,21 +44,22 @@ const documentKey = (kind: DocumentKind, id: string): string => `felix:${kind}:$
  */
 @Injectable()
 export class FelixService {
-  private readonly sessions = new WeakMap<WebSocket, FelixSession>();
+  private readonly sessions: SessionTable<FelixSession>;
   private readonly ignoredCounts = new Map<IgnoredReason, number>();
   private readonly log: Pino;
 
   constructor(
     private readonly registry: ClientRegistry,
     private readonly bus: EventBus,
-    private readonly store: Store,
+    private readonly data: FelixData,
     private readonly tokens: FelixTokens,
     private readonly status: FelixStatusService,
     private readonly config: AppConfig,
     logger: GatehouseLogger,
   ) {
     this.log = logger.child({ protocol: FELIX });
-    registry.relay(FELIX);
+    this.sessions = new SessionTable(registry);
+    registry.relay(FELIX_EVENTS);
     // A revocation published while this instance was not listening is caught up here.
     bus.onRejoin(() => void this.recheckTokens());
   }
@@ -80,19 +75,14 @@ export class FelixService {
       user: principal.user,
       sendBufferLimit: this.config.WS_SEND_BUFFER_LIMIT,
     });
-    const session: FelixSession = { connection, principal };
-    this.registry.add(connection);
     this.registry.setCredential(connection, principal.tokenId);
-    this.sessions.set(socket, session);
+    const session = this.sessions.open({ connection, principal });
     void this.confirmToken(session);
     return session;
   }
 
   close(socket: WebSocket): void {
-    const session = this.sessions.get(socket);
-    if (!session) return;
-    this.sessions.delete(socket);
-    this.registry.remove(session.connection);
+    this.sessions.close(socket);
   }
 
   session(socket: WebSocket): FelixSession | undefined {
@@ -133,19 +123,14 @@ export class FelixService {
    * Stores a guild or user document and sends 10002/10003 to every socket listening to that
    * id, on every instance: encoded once, one bus publish, the same bytes to every listener.
    */
-  async putDocument(kind: DocumentKind, id: string, data: Record<string, unknown>): Promise<void> {
-    await this.store.set(documentKey(kind, id), JSON.stringify(data));
-    const message = kind === 'guild' ? gdbUpdate(id, data) : udbUpdate(id, data);
-    await this.bus.publish({
-      topic: FELIX,
-      target: { kind: 'channel', ids: [listenChannel(kind, id)] },
-      payload: encodeFelix(message),
-    });
+  async putDocument(kind: DocumentKind, id: string, document: JsonObject): Promise<void> {
+    await this.data.putDocument(kind, id, document);
+    const message = kind === 'guild' ? gdbUpdate(id, document) : udbUpdate(id, document);
+    await this.bus.publish(FELIX_EVENTS, { kind: 'channel', ids: [listenChannel(kind, id)] }, encodeFelix(message));
   }
 
-  async getDocument(kind: DocumentKind, id: string): Promise<Record<string, unknown> | null> {
-    const raw = await this.store.get(documentKey(kind, id));
-    return raw === null ? null : (JSON.parse(raw) as Record<string, unknown>);
+  getDocument(kind: DocumentKind, id: string): Promise<JsonObject | null> {
+    return this.data.getDocument(kind, id);
   }
 
   /** Stores the bot's status and hands it to every instance's heartbeats. */
@@ -158,7 +143,7 @@ export class FelixService {
     const existed = await this.tokens.revoke(tokenId);
     // Announced even for an unknown id: a retry after a publish that failed must still
     // close the sockets on the other instances.
-    await this.registry.revoke(FELIX, tokenId, REVOKED_CLOSE);
+    await this.registry.revoke(FELIX, tokenId, FELIX_CLOSE.revoked);
     return existed;
   }
 
@@ -171,7 +156,7 @@ export class FelixService {
    */
   private async confirmToken(session: FelixSession): Promise<void> {
     try {
-      if (!(await this.tokens.exists(session.principal.tokenId))) session.connection.close(REVOKED_CLOSE);
+      if (!(await this.tokens.exists(session.principal.tokenId))) session.connection.close(FELIX_CLOSE.revoked);
     } catch (err) {
       this.log.debug({ err: String(err), clientId: session.connection.id }, 'token re-check skipped');
     }
@@ -185,7 +170,7 @@ export class FelixService {
       } catch {
         return; // Redis went again; the next rejoin checks again.
       }
-      if (!exists) for (const connection of connections) connection.close(REVOKED_CLOSE);
+      if (!exists) for (const connection of connections) connection.close(FELIX_CLOSE.revoked);
     }
   }
 }

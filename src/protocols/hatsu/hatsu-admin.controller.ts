@@ -8,10 +8,11 @@ import { PutSessionDto } from './dto/put-session.dto.js';
 import { userBodyProblems } from './dto/user-body.js';
 import { eventFrame, notificationFrame, presenceUpdateFrame } from './hatsu.codec.js';
 import { HatsuData } from './hatsu-data.js';
-import { HatsuService, type DispatchTarget } from './hatsu.service.js';
+import type { DispatchTarget } from './hatsu-channels.js';
+import { HatsuService } from './hatsu.service.js';
 import { ParseSessionIdPipe } from './session-id.pipe.js';
 
-/** hatsu's admin API (SPEC section 3, docs/protocols/hatsu.md "Admin API"). */
+/** hatsu's admin API (docs/protocols/hatsu.md "Admin API"). */
 @AdminController('admin/hatsu', { secretParams: ['sessionId'] })
 export class HatsuAdminController {
   constructor(

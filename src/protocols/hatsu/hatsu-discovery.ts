@@ -8,7 +8,8 @@ import type { ClientOrigin } from '../../core/http/proxy-trust.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
 import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { HatsuData, type InstanceEntry } from './hatsu-data.js';
-import { HATSU, HatsuService } from './hatsu.service.js';
+import { HATSU } from './hatsu.codes.js';
+import { HatsuService } from './hatsu.service.js';
 
 /** The answer of `GET /available` and `GET /port`. */
 export interface HatsuOffer {

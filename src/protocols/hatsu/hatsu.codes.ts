@@ -1,8 +1,13 @@
+import { bytesTopic, jsonTopic } from '../../core/bus/bus-topic.js';
+import { isJsonObject } from '../../core/json.js';
 import type { CloseSpec } from '../../core/registry/connection.js';
+
+/** The protocol's name: in the catalog, the registry and the metrics. */
+export const HATSU = 'hatsu';
 
 /**
  * Every close hatsu sends, with the original's reasons word for word where it had one
- * (SPEC 4.3, docs/protocols/hatsu.md "Close codes").
+ * (docs/protocols/hatsu.md "Close codes").
  */
 export const HATSU_CLOSE = {
   /** Identify (or a later frame) that is not a JSON object. */
@@ -25,3 +30,27 @@ export const HATSU_CLOSE = {
   /** `DELETE /admin/connections/:id`. */
   normal: { code: 1000, reason: 'Closed by server' },
 } as const satisfies Record<string, CloseSpec>;
+
+/** Events for sessions (admin dispatches), as each json session gets them. */
+export const HATSU_EVENTS = bytesTopic(HATSU);
+
+/** `PRESENCE_UPDATE`s: the same, for sessions that identified with `presences` not false. */
+export const HATSU_PRESENCE = bytesTopic('hatsu.presence');
+
+/** Who joined and who left a guild, so that every instance moves its live sessions in or out. */
+export interface MembersChange {
+  guild: string;
+  add: readonly string[];
+  remove: readonly string[];
+}
+
+export const HATSU_MEMBERS = jsonTopic<MembersChange>('hatsu.members', (value) => {
+  if (!isJsonObject(value)) return null;
+  const { guild, add, remove } = value;
+  if (typeof guild !== 'string' || !isIdList(add) || !isIdList(remove)) return null;
+  return { guild, add, remove };
+});
+
+function isIdList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((id) => typeof id === 'string');
+}

@@ -14,8 +14,8 @@ import { CloseSocketFilter } from '../../core/ws/close-socket.filter.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
 import { clientIp } from '../../core/ws/ws-protocol.js';
 import { HATSU_FRAME, hatsuCodec, type HatsuFrame } from './hatsu.codec.js';
-import { HATSU_CLOSE } from './hatsu.codes.js';
-import { HATSU, HatsuService } from './hatsu.service.js';
+import { HATSU, HATSU_CLOSE } from './hatsu.codes.js';
+import { HatsuService } from './hatsu.service.js';
 
 /**
  * hatsu has no error frame: the original closed the socket whenever something went wrong.
@@ -23,7 +23,7 @@ import { HATSU, HatsuService } from './hatsu.service.js';
  */
 const hatsuExceptionFilter = new CloseSocketFilter('hatsu', HATSU_CLOSE.internal);
 
-/** hatsu on `/hatsu`, and on any path of `HATSU_PORT` when set (SPEC 4.3, docs/protocols/hatsu.md). */
+/** hatsu on `/hatsu`, and on any path of `HATSU_PORT` when set (docs/protocols/hatsu.md). */
 @WebSocketGateway({ path: '/hatsu', protocol: HATSU })
 @UseFilters(hatsuExceptionFilter)
 export class HatsuGateway implements OnGatewayConnection, OnGatewayDisconnect {

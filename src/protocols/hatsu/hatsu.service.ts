@@ -3,11 +3,10 @@ import type { Logger as Pino } from 'pino';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus, type Target } from '../../core/bus/event-bus.js';
-import { encodeJson } from '../../core/json.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
-import { ClientRegistry, type CountTarget } from '../../core/registry/client-registry.js';
+import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { Connection, type ClientId, type CloseSpec } from '../../core/registry/connection.js';
-import { addToSet, deleteFromSet } from '../../core/set-map.js';
+import { SessionTable } from '../../core/registry/session-table.js';
 import { PreparedFrame } from '../../core/ws/prepared-frame.js';
 import { UpgradeLimits } from '../../core/ws/upgrade-limits.js';
 import {
@@ -18,105 +17,31 @@ import {
   parseIdentify,
   presenceUpdateFrame,
   readyFrame,
-  type HatsuEncoding,
   type HatsuFrame,
   type HatsuPresence,
 } from './hatsu.codec.js';
-import { HATSU_CLOSE } from './hatsu.codes.js';
+import { HATSU, HATSU_CLOSE, HATSU_EVENTS, HATSU_PRESENCE } from './hatsu.codes.js';
+import { busTarget, counted, guildChannel, indexed, type DispatchTarget } from './hatsu-channels.js';
 import { HatsuData, sessionKey } from './hatsu-data.js';
 import { HatsuDeflate } from './hatsu-deflate.js';
+import { HatsuMembers } from './hatsu-members.js';
+import { PresenceThrottle } from './hatsu-presence.js';
+import type { HatsuSession } from './hatsu-session.js';
 import { ulid } from './ulid.js';
-
-export const HATSU = 'hatsu';
-/** Events for sessions: dispatches from the admin API. */
-const EVENTS_TOPIC = HATSU;
-/** `PRESENCE_UPDATE`s: the same, but only for sessions that identified with `presences` not false. */
-const PRESENCE_TOPIC = 'hatsu.presence';
-/** Membership changes, for every instance. */
-const CONTROL_TOPIC = 'hatsu.control';
-
-/*
- * Registry channels. Every ready session is in `sessions` and in its guilds' channels; one
- * that accepts presences is also in `presences`, `presence:user:<its user>` and
- * `presence:guild:<id>` for each guild. So every recipient set (everyone, a guild, a user,
- * each with or without the presence filter) is exactly one index of the registry: delivery
- * resolves it without looking at any session's flags, and a dispatch counts it from index
- * sizes, O(instances) across the cluster. Sessions not ready (identifying, closing) are in
- * none of them.
- */
-
-/** Every ready session: the recipients of `to: {all: true}`. */
-export const SESSIONS_CHANNEL = 'sessions';
-
-/** Every ready session that accepts presences. */
-export const PRESENCES_CHANNEL = 'presences';
-
-/** A guild's member sessions. */
-export function guildChannel(guildId: string): string {
-  return `guild:${guildId}`;
-}
-
-/** The sessions of a channel that accept presences. */
-function presenceChannel(channel: string): string {
-  return `presence:${channel}`;
-}
-
-/** A user's sessions that accept presences. */
-function presenceUserChannel(userId: string): string {
-  return `presence:user:${userId}`;
-}
 
 /** Frames a client may send before READY; they are handled after it, in order. */
 const MAX_BACKLOG = 16;
 
-type SessionState = 'awaiting' | 'identifying' | 'ready' | 'closed';
-
-/** One hatsu socket, from upgrade to close. */
-export interface HatsuSession {
-  readonly connection: Connection;
-  /** The peer address, charged for failed identifies (the shared per-IP throttle). */
-  readonly ip: string;
-  state: SessionState;
-  timer: NodeJS.Timeout | null;
-  /** Counted against `HATSU_MAX_SESSIONS` from the moment its identify is accepted for lookup. */
-  counted: boolean;
-  /** The client's own session id, echoed in READY's `s` and ACK's `_s`. */
-  sessionId: string | null;
-  userId: string | null;
-  encoding: HatsuEncoding;
-  presences: boolean;
-  deflate: HatsuDeflate | null;
-  backlog: HatsuFrame[];
-  guilds: Set<string>;
-  /** Membership changes that arrived while identify was reading the store (guild -> joined). */
-  delta: Map<string, boolean> | null;
-  /** Client presences sent in the current window, and when it ends (`performance.now()`). */
-  presencesInWindow: number;
-  presenceWindowEnd: number;
-  /** The latest presence past the budget, and the timer that sends it when the window ends. */
-  heldPresence: HatsuPresence | null;
-  presenceTimer: NodeJS.Timeout | null;
-}
-
-interface MembersControl {
-  op: 'members';
-  guild: string;
-  add: readonly string[];
-  remove: readonly string[];
-}
-
-/** Who an admin dispatch is for (SPEC section 3). */
-export type DispatchTarget = { guildId: string } | { userId: string } | { all: true };
-
 /**
- * hatsu's behaviour: the identify state machine, per-connection encoding (json or a
- * zlib stream), fan-out through the bus, and the admin operations that affect live
- * sessions. docs/protocols/hatsu.md describes all of it.
+ * hatsu's state machine: a socket from its upgrade through identify to READY and its close,
+ * its encoding (json, or a zlib stream of its own), the events it receives through the bus,
+ * and the admin operations that reach live sessions. The registry channels it is in are
+ * `hatsu-channels.ts`', guild membership `HatsuMembers`', the presence budget
+ * `PresenceThrottle`'s. docs/protocols/hatsu.md describes all of it from the outside.
  */
 @Injectable()
 export class HatsuService implements OnModuleDestroy {
-  private readonly sessions = new WeakMap<WebSocket, HatsuSession>();
-  private readonly byUser = new Map<string, Set<HatsuSession>>();
+  private readonly sessions: SessionTable<HatsuSession>;
   private readonly loadListeners = new Set<() => void>();
   private readonly unsubscribe: (() => void)[];
   private readonly log: Pino;
@@ -127,51 +52,27 @@ export class HatsuService implements OnModuleDestroy {
     private readonly registry: ClientRegistry,
     private readonly bus: EventBus,
     private readonly data: HatsuData,
+    private readonly members: HatsuMembers,
     private readonly config: AppConfig,
     private readonly limits: UpgradeLimits,
     logger: GatehouseLogger,
   ) {
     this.log = logger.child({ protocol: HATSU });
+    this.sessions = new SessionTable(registry);
     // Admin dispatches answer how many sessions they reached, cluster-wide.
     registry.shareCounts(HATSU);
     this.unsubscribe = [
-      bus.subscribe(EVENTS_TOPIC, (m) => this.deliverLocal(m.target, m.payload, false)),
-      bus.subscribe(PRESENCE_TOPIC, (m) => this.deliverLocal(m.target, m.payload, true)),
-      bus.subscribe(CONTROL_TOPIC, (m) => this.membersControl(m.payload)),
+      bus.subscribe(HATSU_EVENTS, (payload, target) => this.deliverLocal(target, payload, false)),
+      bus.subscribe(HATSU_PRESENCE, (payload, target) => this.deliverLocal(target, payload, true)),
       // A revoked session is ended, not only closed: from then on nothing it sends counts
       // and a zlib session's queued messages still go out ahead of the close.
       registry.onRevoke(HATSU, (connection, close) => {
-        const session = this.sessions.get(connection.socket);
+        const session = this.sessions.of(connection);
         if (session) this.end(session, close);
       }),
-      // A session revoked while this instance was not listening is caught up here.
+      // A session id revoked while this instance was not listening is caught up here.
       bus.onRejoin(() => void this.recheckSessions()),
     ];
-  }
-
-  private async recheckSessions(): Promise<void> {
-    for (const [, connections] of this.registry.credentials(HATSU)) {
-      const first = this.sessionsOf(connections)[0];
-      if (!first?.sessionId) continue;
-      let owner: string | null;
-      try {
-        owner = await this.data.sessionUser(first.sessionId);
-      } catch {
-        return; // Redis went again; the next rejoin checks again.
-      }
-      for (const session of this.sessionsOf(connections)) {
-        if (session.userId !== null && session.userId !== owner) this.end(session, HATSU_CLOSE.invalidAuthorization);
-      }
-    }
-  }
-
-  private sessionsOf(connections: Iterable<Connection>): HatsuSession[] {
-    const found: HatsuSession[] = [];
-    for (const connection of connections) {
-      const session = this.sessions.get(connection.socket);
-      if (session) found.push(session);
-    }
-    return found;
   }
 
   onModuleDestroy(): void {
@@ -192,11 +93,10 @@ export class HatsuService implements OnModuleDestroy {
   // ---- connection lifecycle --------------------------------------------------------
 
   open(socket: WebSocket, ip: string): HatsuSession {
-    const id = ulid();
     const session: HatsuSession = {
       ip,
       connection: new Connection({
-        id: id as ClientId,
+        id: ulid() as ClientId,
         protocol: HATSU,
         socket,
         ip,
@@ -215,34 +115,30 @@ export class HatsuService implements OnModuleDestroy {
       backlog: [],
       guilds: new Set(),
       delta: null,
-      presencesInWindow: 0,
-      presenceWindowEnd: 0,
-      heldPresence: null,
-      presenceTimer: null,
+      presence: new PresenceThrottle(this.config.HATSU_PRESENCE_LIMIT, this.config.HATSU_PRESENCE_WINDOW_MS, (p) =>
+        this.sendPresence(session, p),
+      ),
     };
     session.timer = setTimeout(() => {
       if (session.state === 'awaiting') this.end(session, HATSU_CLOSE.identifyTimeout);
     }, this.config.HATSU_IDENTIFY_TIMEOUT_MS);
     session.timer.unref();
-    this.sessions.set(socket, session);
-    this.registry.add(session.connection);
+    this.sessions.open(session);
     this.openSockets++;
     this.loadChanged();
     return session;
   }
 
   close(socket: WebSocket): void {
-    const session = this.sessions.get(socket);
+    const session = this.sessions.close(socket);
     if (!session) return;
-    this.sessions.delete(socket);
     session.state = 'closed';
     if (session.timer) clearTimeout(session.timer);
-    dropHeldPresence(session);
+    session.presence.stop();
     session.deflate?.close();
     session.backlog = [];
     if (session.counted) this.identified--;
-    if (session.userId !== null) deleteFromSet(this.byUser, session.userId, session);
-    this.registry.remove(session.connection);
+    this.members.untrack(session);
     this.openSockets--;
     this.loadChanged();
   }
@@ -261,7 +157,7 @@ export class HatsuService implements OnModuleDestroy {
         }
         session.state = 'identifying';
         this.identify(session, frame.value).catch((err: unknown) => {
-          this.log.error({ err, client: session.connection.id }, 'identify failed');
+          this.log.error({ err, clientId: session.connection.id }, 'identify failed');
           this.end(session, HATSU_CLOSE.unavailable);
         });
         return;
@@ -314,7 +210,7 @@ export class HatsuService implements OnModuleDestroy {
 
     session.userId = userId;
     session.delta = new Map();
-    addToSet(this.byUser, userId, session);
+    this.members.track(session);
     const guilds = await this.data.guildsOf(userId);
     if (session.state !== 'identifying') return;
     for (const { id } of guilds) session.guilds.add(id);
@@ -327,12 +223,12 @@ export class HatsuService implements OnModuleDestroy {
     session.presences = fields.presences;
     if (session.encoding === 'zlib') {
       session.deflate = new HatsuDeflate((err) => {
-        this.log.error({ err, client: session.connection.id }, 'deflate failed');
+        this.log.error({ err, clientId: session.connection.id }, 'deflate failed');
         this.end(session, HATSU_CLOSE.internal);
       });
     }
     this.registry.setUser(session.connection, userId);
-    this.syncChannels(session);
+    this.members.place(session);
     session.state = 'ready';
 
     // No artificial delay: the original slept 9 s between HELLO and READY.
@@ -347,6 +243,27 @@ export class HatsuService implements OnModuleDestroy {
     for (const frame of backlog) {
       if (session.state !== 'ready') break;
       this.handle(session, frame);
+    }
+  }
+
+  /**
+   * After a gap in the bus a session id may have been revoked unheard: every live one is
+   * looked up again, once per id.
+   */
+  private async recheckSessions(): Promise<void> {
+    for (const [, connections] of this.registry.credentials(HATSU)) {
+      const sessions = [...this.sessions.all(connections)];
+      const sessionId = sessions[0]?.sessionId;
+      if (!sessionId) continue;
+      let owner: string | null;
+      try {
+        owner = await this.data.sessionUser(sessionId);
+      } catch {
+        return; // Redis went again; the next rejoin checks again.
+      }
+      for (const session of sessions) {
+        if (session.userId !== null && session.userId !== owner) this.end(session, HATSU_CLOSE.invalidAuthorization);
+      }
     }
   }
 
@@ -365,7 +282,7 @@ export class HatsuService implements OnModuleDestroy {
         this.send(session, ackFrame(session.sessionId ?? '', event.s));
         return;
       case 'presence':
-        this.presenceReceived(session, event.presence);
+        session.presence.received(event.presence);
         return;
       case 'dispatch':
         this.end(session, HATSU_CLOSE.invalidDispatch);
@@ -378,50 +295,10 @@ export class HatsuService implements OnModuleDestroy {
     }
   }
 
-  /**
-   * A session's presences go out at most `HATSU_PRESENCE_LIMIT` per window of
-   * `HATSU_PRESENCE_WINDOW_MS` (each one is stored and copied to every session sharing a
-   * guild, so a flood would amplify). Past the budget nothing is closed and nothing is
-   * lost: the latest presence is held, replacing any held before it (a presence is state,
-   * only the last one matters), and sent when the window ends. At most one held presence
-   * and one timer per session (docs/protocols/hatsu.md "Presence").
-   */
-  private presenceReceived(session: HatsuSession, presence: HatsuPresence): void {
-    // While one is held nothing is sent directly, so a late timer can never send an older
-    // presence after a newer one.
-    if (session.presenceTimer) {
-      session.heldPresence = presence;
-      return;
-    }
-    const now = performance.now();
-    if (now >= session.presenceWindowEnd) {
-      session.presenceWindowEnd = now + this.config.HATSU_PRESENCE_WINDOW_MS;
-      session.presencesInWindow = 0;
-    }
-    if (session.presencesInWindow < this.config.HATSU_PRESENCE_LIMIT) {
-      session.presencesInWindow++;
-      this.sendPresence(session, presence);
-      return;
-    }
-    session.heldPresence = presence;
-    session.presenceTimer = setTimeout(() => this.releasePresence(session), session.presenceWindowEnd - now);
-    session.presenceTimer.unref();
-  }
-
-  private releasePresence(session: HatsuSession): void {
-    const presence = session.heldPresence;
-    session.presenceTimer = null;
-    session.heldPresence = null;
-    if (presence === null || session.state !== 'ready') return;
-    // The timer ends the window, whatever the clock read: the held presence opens the next one.
-    session.presenceWindowEnd = performance.now() + this.config.HATSU_PRESENCE_WINDOW_MS;
-    session.presencesInWindow = 1;
-    this.sendPresence(session, presence);
-  }
-
   private sendPresence(session: HatsuSession, presence: HatsuPresence): void {
+    if (session.state !== 'ready') return;
     this.presence(session, presence).catch((err: unknown) => {
-      this.log.warn({ err: String(err), client: session.connection.id }, 'presence reached this instance only');
+      this.log.warn({ err: String(err), clientId: session.connection.id }, 'presence reached this instance only');
     });
   }
 
@@ -436,14 +313,14 @@ export class HatsuService implements OnModuleDestroy {
     try {
       await this.data.putPresence(userId, presence);
     } catch (err) {
-      this.log.warn({ err: String(err), user: userId }, 'presence not stored');
+      this.log.warn({ err: String(err), userId }, 'presence not stored');
     }
     if (session.guilds.size === 0) return;
-    await this.bus.publish({
-      topic: PRESENCE_TOPIC,
-      target: { kind: 'channel', ids: [...session.guilds].map(guildChannel) },
-      payload: presenceUpdateFrame(userId, presence),
-    });
+    await this.bus.publish(
+      HATSU_PRESENCE,
+      { kind: 'channel', ids: [...session.guilds].map(guildChannel) },
+      presenceUpdateFrame(userId, presence),
+    );
   }
 
   // ---- delivery -----------------------------------------------------------------------
@@ -475,9 +352,8 @@ export class HatsuService implements OnModuleDestroy {
    */
   private deliverLocal(target: Target, payload: Buffer, presence: boolean): void {
     const prepared = new PreparedFrame(payload, false);
-    for (const connection of this.registry.recipients(HATSU, indexed(target, presence))) {
-      const session = this.sessions.get(connection.socket);
-      if (session?.state === 'ready') this.send(session, payload, prepared);
+    for (const session of this.sessions.all(this.registry.recipients(HATSU, indexed(target, presence)))) {
+      if (session.state === 'ready') this.send(session, payload, prepared);
     }
   }
 
@@ -488,18 +364,12 @@ export class HatsuService implements OnModuleDestroy {
    * "Dispatch").
    */
   async dispatch(to: DispatchTarget, payload: Buffer, presence: boolean): Promise<number> {
-    const target: Target =
-      'guildId' in to
-        ? { kind: 'channel', ids: [guildChannel(to.guildId)] }
-        : 'userId' in to
-          ? { kind: 'user', ids: [to.userId] }
-          : { kind: 'all' };
     const audience = counted(to, presence);
     // Asked first: with Redis down this throws (503) before anything is delivered anywhere.
     const remote = await this.registry.remoteCount(HATSU, audience);
     // Counted in the same synchronous step as the local delivery inside publish, so exact.
     const local = this.registry.localCount(HATSU, audience);
-    await this.bus.publish({ topic: presence ? PRESENCE_TOPIC : EVENTS_TOPIC, target, payload });
+    await this.bus.publish(presence ? HATSU_PRESENCE : HATSU_EVENTS, busTarget(to), payload);
     return local + remote;
   }
 
@@ -512,42 +382,7 @@ export class HatsuService implements OnModuleDestroy {
 
   /** Moves live sessions of joined and departed members in or out of the guild's channel, everywhere. */
   membersChanged(guildId: string, add: readonly string[], remove: readonly string[]): Promise<void> {
-    if (add.length === 0 && remove.length === 0) return Promise.resolve();
-    const control: MembersControl = { op: 'members', guild: guildId, add, remove };
-    return this.bus.publish({ topic: CONTROL_TOPIC, target: { kind: 'all' }, payload: encodeJson(control) });
-  }
-
-  private membersControl(payload: Buffer): void {
-    const control = JSON.parse(payload.toString('utf8')) as MembersControl;
-    // Only membership changes travel here; revocations go through the registry.
-    if (control.op !== 'members') return;
-    for (const user of control.add) this.forUser(user, (s) => this.join(s, control.guild, true));
-    for (const user of control.remove) this.forUser(user, (s) => this.join(s, control.guild, false));
-  }
-
-  private forUser(userId: string, fn: (session: HatsuSession) => void): void {
-    for (const session of this.byUser.get(userId) ?? []) fn(session);
-  }
-
-  private join(session: HatsuSession, guildId: string, joined: boolean): void {
-    if (session.state === 'identifying') {
-      session.delta?.set(guildId, joined);
-      return;
-    }
-    if (session.state !== 'ready') return;
-    if (joined) session.guilds.add(guildId);
-    else session.guilds.delete(guildId);
-    this.syncChannels(session);
-  }
-
-  /** The session's registry channels, from its guilds and its presences flag (see `SESSIONS_CHANNEL`). */
-  private syncChannels(session: HatsuSession): void {
-    const guilds = [...session.guilds].map(guildChannel);
-    const channels = [SESSIONS_CHANNEL, ...guilds];
-    if (session.presences && session.userId !== null) {
-      channels.push(PRESENCES_CHANNEL, presenceUserChannel(session.userId), ...guilds.map(presenceChannel));
-    }
-    this.registry.setChannels(session.connection, channels);
+    return this.members.announce(guildId, add, remove);
   }
 
   /**
@@ -560,7 +395,7 @@ export class HatsuService implements OnModuleDestroy {
     const wasReady = session.state === 'ready';
     session.state = 'closed';
     if (session.timer) clearTimeout(session.timer);
-    dropHeldPresence(session);
+    session.presence.stop();
     if (wasReady) {
       // Out of every index at once: from here on it is neither sent events nor counted,
       // though its socket stays registered until the close completes.
@@ -578,40 +413,4 @@ export class HatsuService implements OnModuleDestroy {
   private loadChanged(): void {
     for (const listener of this.loadListeners) listener();
   }
-}
-
-/**
- * Where a bus message's recipients are indexed here. The bus names them as the publisher
- * did (a guild's channel, a user, everyone; presences on their own topic), and each
- * instance maps that onto its registry channels.
- */
-function indexed(target: Target, presence: boolean): Target {
-  switch (target.kind) {
-    case 'all':
-      return { kind: 'channel', ids: [presence ? PRESENCES_CHANNEL : SESSIONS_CHANNEL] };
-    case 'user':
-      return presence ? { kind: 'channel', ids: target.ids.map(presenceUserChannel) } : target;
-    case 'channel':
-      return presence ? { kind: 'channel', ids: target.ids.map(presenceChannel) } : target;
-    case 'client':
-      return target;
-  }
-}
-
-/** The one registry index holding a dispatch's recipients: `indexed` of its target. */
-function counted(to: DispatchTarget, presence: boolean): CountTarget {
-  if ('guildId' in to) {
-    const channel = guildChannel(to.guildId);
-    return { kind: 'channel', id: presence ? presenceChannel(channel) : channel };
-  }
-  if ('userId' in to) {
-    return presence ? { kind: 'channel', id: presenceUserChannel(to.userId) } : { kind: 'user', id: to.userId };
-  }
-  return { kind: 'channel', id: presence ? PRESENCES_CHANNEL : SESSIONS_CHANNEL };
-}
-
-function dropHeldPresence(session: HatsuSession): void {
-  if (session.presenceTimer) clearTimeout(session.presenceTimer);
-  session.presenceTimer = null;
-  session.heldPresence = null;
 }

@@ -18,7 +18,8 @@ import { JAC_MESSAGES, JacException, type JacErrorEntry, type JacErrorReply } fr
 import { JacExceptionFilter } from './jac-exception.filter.js';
 import { JacPublishGuard } from './jac-publish.guard.js';
 import { JacTokens, PUBLIC_IDENTITY, type JacIdentity } from './jac-tokens.js';
-import { JAC, JacService, type ConnectionEvent, type JacSession } from './jac.service.js';
+import { JAC, JAC_CLOSE } from './jac.codes.js';
+import { JacService, type ConnectionEvent, type JacSession } from './jac.service.js';
 import { WalkerRegistry } from './walkers/walker-registry.js';
 
 type Publish = Extract<JacInbound, { type: 'user' | 'channel' | 'client' }>;
@@ -30,7 +31,7 @@ interface WalkerError {
   error: string;
 }
 
-/** jac on `/websocket` (SPEC 4.4, docs/protocols/jac.md). */
+/** jac on `/websocket` (docs/protocols/jac.md). */
 @WebSocketGateway({ path: '/websocket', protocol: JAC })
 @UseFilters(JacExceptionFilter)
 export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
@@ -47,10 +48,11 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
       paths: ['/websocket'],
       maxPayload: config.WS_MAX_PAYLOAD,
       codec: jacCodec,
+      closes: JAC_CLOSE,
       heartbeat: {
         intervalMs: config.JAC_PING_INTERVAL_MS,
         timeoutMs: config.JAC_PING_TIMEOUT_MS,
-        close: { code: 1011, reason: 'keepalive ping timeout' },
+        close: JAC_CLOSE.keepaliveTimeout,
       },
       authenticate: (req) => this.authenticate(req),
     });

@@ -6,13 +6,13 @@ import { EventBus } from '../../core/bus/event-bus.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
 import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { Connection, type ClientId } from '../../core/registry/connection.js';
+import { SessionTable } from '../../core/registry/session-table.js';
 import type { FieldProblem } from '../../core/http/validation.js';
 import { encodeJac, type PublishKind } from './jac.codec.js';
+import { JAC, JAC_EVENTS } from './jac.codes.js';
 import { isAuthenticated, newJacId, type JacIdentity } from './jac-tokens.js';
 import { WalkerRegistry } from './walkers/walker-registry.js';
 import { WalkerRun, type JacNotifier } from './walkers/walker-run.js';
-
-export const JAC = 'jac';
 
 /** One jac socket: its registry entry and who it is. */
 export interface JacSession {
@@ -41,7 +41,7 @@ export interface ConnectionEvent {
  */
 @Injectable()
 export class JacService implements JacNotifier {
-  private readonly sessions = new WeakMap<WebSocket, JacSession>();
+  private readonly sessions: SessionTable<JacSession>;
   private readonly log: Pino;
 
   constructor(
@@ -52,7 +52,8 @@ export class JacService implements JacNotifier {
     logger: GatehouseLogger,
   ) {
     this.log = logger.child({ protocol: JAC });
-    registry.relay(JAC);
+    this.sessions = new SessionTable(registry);
+    registry.relay(JAC_EVENTS);
   }
 
   open(socket: WebSocket, identity: JacIdentity, channelId: string | undefined, ip: string): JacSession {
@@ -66,16 +67,11 @@ export class JacService implements JacNotifier {
     });
     const session: JacSession = { connection, channelId: channelId ?? newJacId(), ip, identity };
     this.registry.setChannels(connection, [session.channelId]);
-    this.registry.add(connection);
-    this.sessions.set(socket, session);
-    return session;
+    return this.sessions.open(session);
   }
 
   close(socket: WebSocket): void {
-    const session = this.sessions.get(socket);
-    if (!session) return;
-    this.sessions.delete(socket);
-    this.registry.remove(session.connection);
+    this.sessions.close(socket);
   }
 
   session(socket: WebSocket): JacSession | undefined {
@@ -97,7 +93,7 @@ export class JacService implements JacNotifier {
   /** The seed's `notify_users/channels/clients`: `data` goes as-is to every match, on every instance. */
   notify(kind: PublishKind, ids: readonly string[], data: unknown): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
-    return this.bus.publish({ topic: JAC, target: { kind, ids }, payload: encodeJac(data) });
+    return this.bus.publish(JAC_EVENTS, { kind, ids }, encodeJac(data));
   }
 
   /**
