@@ -182,6 +182,39 @@ export abstract class ClientRegistry {
   }
 
   /**
+   * After every gap in the bus, re-checks the credentials of `protocols` that connections
+   * here hold: a revocation published during the gap never arrived. `read` asks the store
+   * once per credential (given one of its connections); each connection `valid` no longer
+   * accepts goes to `revoked`. A failed read ends the pass: Redis went again, and the next
+   * rejoin runs it again.
+   */
+  recheckOnRejoin<T>(
+    protocols: string | readonly string[],
+    read: (credential: string, sample: Connection) => Promise<T>,
+    valid: (connection: Connection, current: T) => boolean,
+    revoked: (connection: Connection) => void,
+  ): () => void {
+    const names = typeof protocols === 'string' ? [protocols] : protocols;
+    return this.bus.onRejoin(() => {
+      void (async () => {
+        for (const protocol of names) {
+          for (const [credential, connections] of this.credentials(protocol)) {
+            const [sample] = connections;
+            if (!sample) continue;
+            let current: T;
+            try {
+              current = await read(credential, sample);
+            } catch {
+              return;
+            }
+            for (const connection of [...connections]) if (!valid(connection, current)) revoked(connection);
+          }
+        }
+      })();
+    });
+  }
+
+  /**
    * Replaces the close `revoke` gives this protocol's connections, for a protocol whose
    * session must be settled first (nothing it sends counts any more, queued messages go out).
    */

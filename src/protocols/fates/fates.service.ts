@@ -122,7 +122,21 @@ export class FatesService {
         if (session) this.end(session, close);
       });
     }
-    bus.onRejoin(() => void this.recheckTokens());
+    // After a gap in the bus a rotation or deletion may have been missed: every identified
+    // connection's token is checked against the store again (one read per bot or server).
+    registry.recheckOnRejoin(
+      FATES_PROTOCOLS,
+      (_, sample) => {
+        // A connection is filed under its bot or server only once its target is known.
+        const target = this.sessions.of(sample)?.target;
+        return target ? this.data.tokenDigest(target) : Promise.resolve(sample.credentialVersion);
+      },
+      (connection, digest) => connection.credentialVersion === digest,
+      (connection) => {
+        const session = this.sessions.of(connection);
+        if (session) this.end(session, FATES_CLOSE.invalidAuth);
+      },
+    );
   }
 
   // ---- sockets -----------------------------------------------------------------------------
@@ -387,29 +401,6 @@ export class FatesService {
         } else {
           session.held.push({ chan, event, frame });
           session.heldBytes += frame.length;
-        }
-      }
-    }
-  }
-
-  /**
-   * After a gap in the bus a rotation or deletion may have been missed: every identified
-   * connection's token is checked against the store again (one read per bot or server).
-   */
-  private async recheckTokens(): Promise<void> {
-    for (const protocol of FATES_PROTOCOLS) {
-      for (const [, connections] of this.registry.credentials(protocol)) {
-        const sessions = [...this.sessions.all(connections)];
-        const target = sessions[0]?.target;
-        if (!target) continue;
-        let stored: string | null;
-        try {
-          stored = await this.data.tokenDigest(target);
-        } catch {
-          return; // Redis went again; the next rejoin checks again.
-        }
-        for (const session of sessions) {
-          if (session.connection.credentialVersion !== stored) this.end(session, FATES_CLOSE.invalidAuth);
         }
       }
     }

@@ -61,7 +61,12 @@ export class FelixService {
     this.sessions = new SessionTable(registry);
     registry.relay(FELIX_EVENTS);
     // A revocation published while this instance was not listening is caught up here.
-    bus.onRejoin(() => void this.recheckTokens());
+    registry.recheckOnRejoin(
+      FELIX,
+      (tokenId) => this.tokens.exists(tokenId),
+      (_, exists) => exists,
+      (connection) => connection.close(FELIX_CLOSE.revoked),
+    );
   }
 
   // ---- sockets --------------------------------------------------------------------------
@@ -159,18 +164,6 @@ export class FelixService {
       if (!(await this.tokens.exists(session.principal.tokenId))) session.connection.close(FELIX_CLOSE.revoked);
     } catch (err) {
       this.log.debug({ err: String(err), clientId: session.connection.id }, 'token re-check skipped');
-    }
-  }
-
-  private async recheckTokens(): Promise<void> {
-    for (const [tokenId, connections] of this.registry.credentials(FELIX)) {
-      let exists: boolean;
-      try {
-        exists = await this.tokens.exists(tokenId);
-      } catch {
-        return; // Redis went again; the next rejoin checks again.
-      }
-      if (!exists) for (const connection of connections) connection.close(FELIX_CLOSE.revoked);
     }
   }
 }

@@ -71,7 +71,22 @@ export class HatsuService implements OnModuleDestroy {
         if (session) this.end(session, close);
       }),
       // A session id revoked while this instance was not listening is caught up here.
-      bus.onRejoin(() => void this.recheckSessions()),
+      registry.recheckOnRejoin(
+        HATSU,
+        (_, sample) => {
+          // A socket is filed under its session id's key only once it has sent one.
+          const sessionId = this.sessions.of(sample)?.sessionId;
+          return sessionId ? this.data.sessionUser(sessionId) : Promise.resolve(null);
+        },
+        (connection, owner) => {
+          const userId = this.sessions.of(connection)?.userId ?? null;
+          return userId === null || userId === owner;
+        },
+        (connection) => {
+          const session = this.sessions.of(connection);
+          if (session) this.end(session, HATSU_CLOSE.invalidAuthorization);
+        },
+      ),
     ];
   }
 
@@ -243,27 +258,6 @@ export class HatsuService implements OnModuleDestroy {
     for (const frame of backlog) {
       if (session.state !== 'ready') break;
       this.handle(session, frame);
-    }
-  }
-
-  /**
-   * After a gap in the bus a session id may have been revoked unheard: every live one is
-   * looked up again, once per id.
-   */
-  private async recheckSessions(): Promise<void> {
-    for (const [, connections] of this.registry.credentials(HATSU)) {
-      const sessions = [...this.sessions.all(connections)];
-      const sessionId = sessions[0]?.sessionId;
-      if (!sessionId) continue;
-      let owner: string | null;
-      try {
-        owner = await this.data.sessionUser(sessionId);
-      } catch {
-        return; // Redis went again; the next rejoin checks again.
-      }
-      for (const session of sessions) {
-        if (session.userId !== null && session.userId !== owner) this.end(session, HATSU_CLOSE.invalidAuthorization);
-      }
     }
   }
 
