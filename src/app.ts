@@ -44,7 +44,7 @@ export async function createGatehouse(options: AppModuleOptions = {}): Promise<N
   app.useBodyParser('json', { limit: BODY_LIMIT });
   // Body-parser failures (413, malformed JSON) happen before routing, where Nest's
   // filters do not reach; this keeps them JSON and free of stack traces.
-  const filter = new HttpExceptionFilter();
+  const filter = new HttpExceptionFilter(logger.child({ context: 'Http' }));
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
       next(err);

@@ -1,5 +1,6 @@
-import { Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, HttpException, HttpStatus, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
+import type { Logger as Pino } from 'pino';
 import { STATUS_CODES } from 'node:http';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
 
@@ -17,13 +18,13 @@ interface BodyParserError {
  */
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
-  private readonly log = new Logger('Http');
+  constructor(private readonly log: Pino) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') {
       // Gateways bind their own protocol filter; one that reaches here is only logged,
       // never sent, so no socket ever sees Nest's {"event":"exception"} shape.
-      this.log.error(exception instanceof Error ? exception : String(exception));
+      this.log.error({ err: exception instanceof Error ? exception : String(exception) }, 'unhandled gateway error');
       return;
     }
     this.respond(exception, host.switchToHttp().getResponse<Response>());
@@ -58,7 +59,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     if (typeof parser?.status === 'number' && parser.status >= 400 && parser.status < 500 && parser.expose) {
       return [parser.status, { statusCode: parser.status, error: 'Bad Request', message: 'Malformed request body' }];
     }
-    this.log.error(exception instanceof Error ? exception : String(exception));
+    this.log.error({ err: exception instanceof Error ? exception : String(exception) }, 'unhandled request error');
     return [500, { statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' }];
   }
 }

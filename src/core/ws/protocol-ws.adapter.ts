@@ -1,4 +1,4 @@
-import { Logger, type INestApplicationContext } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
 import type { Logger as Pino } from 'pino';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
@@ -46,7 +46,6 @@ const DEAD_PEER_GRACE_MS = 1000;
  * Upgrades to a path nobody serves get a real `404`.
  */
 export class ProtocolWsAdapter extends WsAdapter {
-  private readonly log = new Logger('WsAdapter');
   private readonly routes = new Map<string, Route>();
   private readonly protocolOfSocket = new WeakMap<WebSocket, WsProtocol>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -89,7 +88,7 @@ export class ProtocolWsAdapter extends WsAdapter {
       perMessageDeflate: false,
       clientTracking: true,
     });
-    server.on('error', (err) => this.log.error(err));
+    server.on('error', (err) => this.services.log.error({ err }, 'ws server error'));
     const stats = this.services.metrics.protocol(protocol.name);
     stats.declareCloseCodes(closeCodes(protocol));
     const counted = this.closeListener(protocol.name, stats);
@@ -127,7 +126,7 @@ export class ProtocolWsAdapter extends WsAdapter {
     }
     // A gateway has a handful of handlers: a scan costs less than a Map per connection.
     const { codec } = protocol;
-    const { registry, metrics } = this.services;
+    const { registry, metrics, log } = this.services;
     const stats = metrics.protocol(protocol.name);
     client.on('message', (raw: RawData, isBinary: boolean) => {
       const frame = toBuffer(raw);
@@ -138,7 +137,7 @@ export class ProtocolWsAdapter extends WsAdapter {
         routed = codec.decode(frame, isBinary);
       } catch (err) {
         // Codecs turn bad input into protocol errors; a throw is a codec bug.
-        this.log.error(err);
+        log.error({ err, protocol: protocol.name }, 'codec failed');
         return;
       }
       const handler = routed && handlers.find((candidate) => candidate.message === routed.event);
@@ -147,7 +146,7 @@ export class ProtocolWsAdapter extends WsAdapter {
       try {
         result$ = transform(handler.callback(routed.data, routed.event));
       } catch (err) {
-        this.log.error(err);
+        log.error({ err, protocol: protocol.name }, 'handler failed');
         return;
       }
       result$.subscribe({
@@ -158,7 +157,7 @@ export class ProtocolWsAdapter extends WsAdapter {
           // bound. A socket its protocol never registered (or no longer has) gets nothing.
           registry.connectionOf(client)?.send(codec.encode(reply), codec.binary === true);
         },
-        error: (err: unknown) => this.log.error(err),
+        error: (err: unknown) => log.error({ err, protocol: protocol.name }, 'handler failed'),
       });
     });
   }
@@ -225,7 +224,7 @@ export class ProtocolWsAdapter extends WsAdapter {
       // A listener that could not bind leaves the protocol unreachable for its hard-wired
       // clients: say so loudly and keep the instance out of rotation (/health/ready 503).
       const problem = `dedicated port ${port} for ${route.protocol.name} failed: ${err.message}`;
-      this.log.error(problem);
+      this.services.log.error({ protocol: route.protocol.name }, problem);
       this.catalog.fail(problem);
     });
     server.listen(port, this.catalog.listenHost);
@@ -263,7 +262,7 @@ export class ProtocolWsAdapter extends WsAdapter {
         verdict = await route.protocol.authenticate(req);
       } catch (err) {
         attempt.succeeded();
-        this.log.error(err);
+        this.services.log.error({ err, protocol: name }, 'upgrade authentication failed');
         this.refuse(route, socket, { accept: false, status: 503 });
         return;
       }
