@@ -18,7 +18,7 @@ import { Metrics } from './core/metrics/metrics.js';
 import { GatewayCatalog } from './core/ws/gateway-catalog.js';
 import { ProtocolWsAdapter } from './core/ws/protocol-ws.adapter.js';
 
-/** Admin bodies are capped at 1 MiB (SPEC section 3); larger ones get 413. */
+/** Admin bodies are capped at 1 MiB; larger ones get 413. */
 const BODY_LIMIT = '1mb';
 
 /**

@@ -83,7 +83,7 @@ function IsTrustList(): PropertyDecorator {
 }
 
 /**
- * Every environment variable the gateway reads (SPEC section 2), with its default.
+ * Every environment variable the gateway reads, with its default (listed in .env.example).
  * Code reads this typed object, never `process.env`.
  */
 export class EnvSchema {

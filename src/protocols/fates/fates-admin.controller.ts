@@ -23,7 +23,7 @@ function unknownId(t: FatesTarget): NotFoundException {
 }
 
 /**
- * Tokens and events for Fates (SPEC section 3). A bot or server is known once it has a
+ * Tokens and events for Fates (docs/protocols/fates.md). A bot or server is known once it has a
  * token: events for an unknown id are refused (404) rather than stored for nobody.
  */
 @AdminController('admin/fates')

@@ -22,8 +22,8 @@ function refused(result: IdentifyResult): string {
   return (result as { detail: string }).detail;
 }
 
-/** The seed's receive loop: split on \x1f, skip empty pieces, parse each. */
-function seedSplit(data: Buffer): unknown[] {
+/** The documented clients' receive loop: split on \x1f, skip empty pieces, parse each. */
+function clientSplit(data: Buffer): unknown[] {
   const out: unknown[] = [];
   for (const m of data.toString('utf8').split(US)) {
     for (const e of m.split(US)) {
@@ -94,7 +94,7 @@ describe('fates codec: events and framing', () => {
     });
   });
 
-  it('batches events as the original write pump did (A\\x1f\\x1fB\\x1f) and the seed loop reads them all', () => {
+  it('batches events as the original write pump did (A\\x1f\\x1fB\\x1f) and the documented client loop reads them all', () => {
     const a = encodeEvent('v2', 'bot-1', frame({ m: { e: 1 } }));
     const b = encodeEvent('v2', 'bot-1', frame({ m: { e: 2 } }));
     const c = encodeEvent('v2', 'bot-1', frame({ m: { e: 3 } }));
@@ -103,7 +103,7 @@ describe('fates codec: events and framing', () => {
     const [only] = frames;
     assert.ok(only);
     assert.equal(only.toString(), `${a.toString()}${US}${b.toString()}${US}${c.toString()}`);
-    assert.deepEqual(seedSplit(only), [{ m: { e: 1 } }, { m: { e: 2 } }, { m: { e: 3 } }]);
+    assert.deepEqual(clientSplit(only), [{ m: { e: 1 } }, { m: { e: 2 } }, { m: { e: 3 } }]);
   });
 
   it('starts a new frame when the next event would pass the size limit; a big event goes alone', () => {

@@ -67,7 +67,7 @@ abstract class FatesGateway implements OnGatewayConnection, OnGatewayDisconnect 
   }
 }
 
-/** The v2 era (seed 001) on `/api/ws`: bare events, always a bot. */
+/** The v2 era on `/api/ws`: bare events, always a bot. */
 @WebSocketGateway({ path: '/api/ws', protocol: FATES_PROTOCOL.v2 })
 @UseFilters(FatesExceptionFilter)
 export class FatesV2Gateway extends FatesGateway {
@@ -76,7 +76,7 @@ export class FatesV2Gateway extends FatesGateway {
   }
 }
 
-/** The flamepaw era (seed 000) on `/flamepaw/ws`, `/api/flamepaw/ws`, `/api/dragon/ws`: wrapped events, bots and servers. */
+/** The flamepaw era on `/flamepaw/ws`, `/api/flamepaw/ws`, `/api/dragon/ws`: wrapped events, bots and servers. */
 @WebSocketGateway({ path: '/flamepaw/ws', protocol: FATES_PROTOCOL.flamepaw })
 @UseFilters(FatesExceptionFilter)
 export class FatesFlamepawGateway extends FatesGateway {

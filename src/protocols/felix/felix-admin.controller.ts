@@ -9,7 +9,7 @@ import type { DocumentKind } from './felix-data.js';
 import { FelixService } from './felix.service.js';
 import { ParseTokenIdPipe } from './token-id.pipe.js';
 
-/** Felix's admin API (SPEC section 3, docs/protocols/felix.md). */
+/** Felix's admin API (docs/protocols/felix.md). */
 @AdminController('admin/felix')
 export class FelixAdminController {
   constructor(

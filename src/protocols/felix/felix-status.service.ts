@@ -21,7 +21,7 @@ export interface StatusReport {
 
 /**
  * The bot's last reported status, held in memory on every instance so that heartbeats
- * (one a second per dashboard, as the seed suggests) never touch the store. The store is
+ * (one a second per dashboard, as the Felix document suggests) never touch the store. The store is
  * read at start-up and again after a bus gap, because a report pushed while this instance
  * could not hear the bus is lost to it (docs/protocols/felix.md, "Where the ACK's status
  * comes from").

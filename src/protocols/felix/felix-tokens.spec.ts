@@ -4,12 +4,12 @@ import { hashToken } from '../../core/auth/secrets.js';
 import { MemoryStore } from '../../core/store/memory-store.js';
 import { FELIX_TOKEN_FORMAT, FelixTokens, generateFelixToken, TOKEN_ID } from './felix-tokens.js';
 
-/** The token of the seed's example. */
+/** The token of the Felix document's example. */
 const SEED_TOKEN =
   'P154008U84j3qK281567571ze.-U8Rd-0fv63A41U5Z2HTV2ab.f187572I874L3v7Q2mc3-p98.9918y96oDRfAhIa4tAd25788.6B06hv6560lyN482Q069$aJ2.hdw8R9M0yW7$jdah7fJ926u5.833s57J7fCUZe18dZZ116_2C.HV0SK1ZJ77F$9TL3eyO9L9p8.N8Yx55y3N6u98DTl879$880c.1K33047s3Z7b74O03xEska2W.pE804WFW4';
 
 describe('felix token format', () => {
-  it('matches the seed example', () => {
+  it("matches the Felix document's example", () => {
     assert.equal(SEED_TOKEN.length, 260);
     assert.match(SEED_TOKEN, FELIX_TOKEN_FORMAT);
   });

@@ -2,7 +2,7 @@ import { SNOWFLAKE } from '../../core/http/snowflake.pipe.js';
 import { encodeJson, isJsonObject } from '../../core/json.js';
 import type { RoutedMessage, WsCodec } from '../../core/ws/ws-protocol.js';
 
-/** Client → server codes (seed 002, "Requesting / sending data"). */
+/** Client → server codes (the Felix document's "Requesting / sending data"). */
 export const CLIENT_CODE = { heartbeat: 20001, listenersUpdate: 20002 } as const;
 
 /** Server → client codes and the `name` each carries (the original sent `name`; the document omits it). */

@@ -4,7 +4,7 @@ import { ProxyTrust } from '../../core/http/proxy-trust.js';
 import { HatsuDiscovery, type HatsuOffer } from './hatsu-discovery.js';
 
 /**
- * `GET /available` (the seed) and `GET /port` (the earlier document): where to connect.
+ * `GET /available` (the current protocol document) and `GET /port` (the earlier one): where to connect.
  * Public, as in the original. The answer depends on the cluster's load, so it is never cached.
  */
 @Controller()

@@ -3,7 +3,7 @@ import { jsonDeeperThan } from '../../core/ws/json-depth.js';
 import type { RoutedMessage, WsCodec } from '../../core/ws/ws-protocol.js';
 
 /**
- * hatsu's wire format as pure functions (SPEC 4.3, docs/protocols/hatsu.md). Which
+ * hatsu's wire format as pure functions (docs/protocols/hatsu.md). Which
  * parser applies to a frame depends on the connection's state (the first frame is the
  * identify, later ones are events), so the codec only turns bytes into JSON and the
  * service picks `parseIdentify` or `parseClientEvent`.

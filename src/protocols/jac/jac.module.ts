@@ -10,7 +10,7 @@ import { JacService } from './jac.service.js';
 import { JacOpenApi } from './jac.openapi.js';
 import { WalkerRegistry } from './walkers/walker-registry.js';
 
-/** The jac pub/sub socket (seed 004). Walkers are any provider's `@Walker` methods. */
+/** The jac pub/sub socket. Walkers are any provider's `@Walker` methods. */
 @Module({
   imports: [DiscoveryModule],
   controllers: [JacAdminController, JacWalkerController],

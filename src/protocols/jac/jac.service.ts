@@ -90,7 +90,7 @@ export class JacService implements JacNotifier {
     this.registry.setUser(session.connection, identity.rootId);
   }
 
-  /** The seed's `notify_users/channels/clients`: `data` goes as-is to every match, on every instance. */
+  /** jac's `notify_users/channels/clients`: `data` goes as-is to every match, on every instance. */
   notify(kind: PublishKind, ids: readonly string[], data: unknown): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.bus.publish(JAC_EVENTS, { kind, ids }, encodeJac(data));

@@ -48,7 +48,7 @@ class OneTarget implements ValidatorConstraintInterface {
 /** Event names the gateway sends itself; a dispatch cannot impersonate them. */
 export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['HELLO', 'READY', 'ACK']);
 
-/** `POST /admin/hatsu/dispatch` (SPEC section 3, docs/protocols/hatsu.md "Admin API"). */
+/** `POST /admin/hatsu/dispatch` (docs/protocols/hatsu.md "Admin API"). */
 export class DispatchDto {
   @IsString()
   @Matches(/^[A-Za-z0-9_]{1,64}$/, { message: 'must be 1 to 64 letters, digits or underscores' })

@@ -3,7 +3,7 @@ import { IsString, MinLength } from 'class-validator';
 import { Walker } from '../walkers/walker.decorator.js';
 import type { WalkerRun } from '../walkers/walker-run.js';
 
-/** The chat message the seed's end-to-end example sends. */
+/** The chat message the jac documentation's end-to-end example sends. */
 const CHAT = { type: 'chat', data: { message: 'string' } } as const;
 
 export class SendChatToUser {
@@ -25,7 +25,7 @@ export class SendChatToClient {
 }
 
 /**
- * The three walkers of the seed's end-to-end example (`methods: ["websocket", "post"]`,
+ * The three walkers of the jac documentation's end-to-end example (`methods: ["websocket", "post"]`,
  * jac-cloud's default `auth: true`). They double as the model for writing walkers.
  */
 @Injectable()

@@ -1,6 +1,6 @@
 import type { JacIdentity } from '../jac-tokens.js';
 
-/** What a walker can do to the world: the seed's `notify_*` functions, and reports. */
+/** What a walker can do to the world: jac's `notify_*` functions, and reports. */
 export interface JacNotifier {
   /** Publishes `data` to every socket the target names, on every instance. */
   notify(kind: 'user' | 'channel' | 'client', ids: readonly string[], data: unknown): Promise<void>;
