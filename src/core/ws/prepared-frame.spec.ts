@@ -50,6 +50,17 @@ describe('prepared frames', () => {
     assert.deepEqual(received, ['one', 'two', 'three']);
   });
 
+  it('takes the direct path on an idle socket of the ws version it was written for', async () => {
+    const received: string[] = [];
+    client.removeAllListeners('message');
+    client.on('message', (data: Buffer) => received.push(data.toString()));
+    // If ws changed the internals the direct path reads, every broadcast would silently go
+    // through send() again: this is what catches it.
+    assert.equal(writePrepared(serverSide, new PreparedFrame(Buffer.from('direct'))), true);
+    while (received.length < 1) await once(client, 'message');
+    assert.deepEqual(received, ['direct']);
+  });
+
   it('builds the frame once however many sockets take it', () => {
     const prepared = new PreparedFrame(Buffer.from('x'));
     assert.equal(prepared.frame, prepared.frame);

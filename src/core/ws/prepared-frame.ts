@@ -62,17 +62,20 @@ export class PreparedFrame {
  * (no compression, nothing queued: always so for our servers, which disable
  * permessage-deflate and never send blobs), which keeps the byte order `ws` itself
  * would produce. Otherwise, or if `ws` ever changes shape, it falls back to `send()`.
+ * Returns whether the frame took the direct path: `ws` is pinned to the minor version
+ * these internals were read from, and a spec fails if an idle socket does not.
  */
-export function writePrepared(socket: WebSocket, prepared: PreparedFrame): void {
+export function writePrepared(socket: WebSocket, prepared: PreparedFrame): boolean {
   const internals = socket as unknown as WsInternals;
   const stream = internals._socket;
   const sender = internals._sender;
   if (stream && sender && sender._state === 0 && sender._queue.length === 0) {
     batchWithinTurn(stream);
     stream.write(prepared.frame);
-    return;
+    return true;
   }
   socket.send(prepared.payload, { binary: prepared.binary });
+  return false;
 }
 
 /** Counts event-loop turns in which something was written; see `batchWithinTurn`. */
