@@ -1,4 +1,4 @@
-import { Injectable, UseFilters } from '@nestjs/common';
+import { UseFilters } from '@nestjs/common';
 import {
   ConnectedSocket,
   MessageBody,
@@ -10,20 +10,14 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
-import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
-import { CloseSocketFilter } from '../../core/ws/close-socket.filter.js';
+import { closeSocketFilter } from '../../core/ws/close-socket.filter.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
 import { FATES_FRAME, fatesCodec } from './fates.codec.js';
 import { FATES_CLOSE, FATES_MAX_PAYLOAD, FATES_PATHS, FATES_PROTOCOL, type FatesEra } from './fates.codes.js';
 import { FatesService } from './fates.service.js';
 
 /** An unexpected error in a handler closes the socket 4500, the original's internal-error close. */
-@Injectable()
-export class FatesExceptionFilter extends CloseSocketFilter {
-  constructor(logger: GatehouseLogger) {
-    super(logger.child({ protocol: 'fates' }), FATES_CLOSE.internal);
-  }
-}
+const exceptionFilter = closeSocketFilter('fates', FATES_CLOSE.internal);
 
 /**
  * What both eras share; each subclass is one `@WebSocketGateway` (one Nest gateway per
@@ -69,7 +63,7 @@ abstract class FatesGateway implements OnGatewayConnection, OnGatewayDisconnect 
 
 /** The v2 era on `/api/ws`: bare events, always a bot. */
 @WebSocketGateway({ path: '/api/ws', protocol: FATES_PROTOCOL.v2 })
-@UseFilters(FatesExceptionFilter)
+@UseFilters(exceptionFilter)
 export class FatesV2Gateway extends FatesGateway {
   constructor(fates: FatesService, catalog: GatewayCatalog, config: AppConfig) {
     super('v2', fates, catalog, config);
@@ -78,7 +72,7 @@ export class FatesV2Gateway extends FatesGateway {
 
 /** The flamepaw era on `/flamepaw/ws`, `/api/flamepaw/ws`, `/api/dragon/ws`: wrapped events, bots and servers. */
 @WebSocketGateway({ path: '/flamepaw/ws', protocol: FATES_PROTOCOL.flamepaw })
-@UseFilters(FatesExceptionFilter)
+@UseFilters(exceptionFilter)
 export class FatesFlamepawGateway extends FatesGateway {
   constructor(fates: FatesService, catalog: GatewayCatalog, config: AppConfig) {
     super('flamepaw', fates, catalog, config);

@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { PeerBus } from '../../../test/helpers/peer-bus.js';
+import { memoryCore } from '../../../test/helpers/memory-core.js';
 import type { WsTestClient } from '../../../test/helpers/ws-client.js';
 import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
 import { validateEnv } from '../../config/env.schema.js';
-import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
-import { Metrics } from '../../core/metrics/metrics.js';
-import { MemoryClientRegistry } from '../../core/registry/memory-client-registry.js';
 import { MemoryStore } from '../../core/store/memory-store.js';
-import { UpgradeLimits } from '../../core/ws/upgrade-limits.js';
 import type { FatesTarget } from './fates.codec.js';
 import { FatesData } from './fates-data.js';
 import { FatesService } from './fates.service.js';
@@ -55,18 +51,8 @@ describe('FatesService', () => {
   after(() => pairs.close());
 
   function fresh(): void {
-    const logger = new GatehouseLogger(config);
-    const bus = new PeerBus();
-    const registry = new MemoryClientRegistry(bus, logger.pino);
-    const metrics = new Metrics(config);
-    fates = new FatesService(
-      registry,
-      bus,
-      new FatesData(new MemoryStore()),
-      config,
-      logger,
-      new UpgradeLimits(config, metrics),
-    );
+    const { registry, bus, logger, limits } = memoryCore(config);
+    fates = new FatesService(registry, bus, new FatesData(new MemoryStore()), config, logger, limits);
   }
 
   async function connect(): Promise<WsTestClient> {

@@ -1,4 +1,4 @@
-import { Injectable, UseFilters } from '@nestjs/common';
+import { UseFilters } from '@nestjs/common';
 import {
   ConnectedSocket,
   MessageBody,
@@ -10,8 +10,7 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
-import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
-import { CloseSocketFilter } from '../../core/ws/close-socket.filter.js';
+import { closeSocketFilter } from '../../core/ws/close-socket.filter.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
 import { clientIp } from '../../core/ws/ws-protocol.js';
 import { HATSU_FRAME, hatsuCodec, type HatsuFrame } from './hatsu.codec.js';
@@ -22,16 +21,11 @@ import { HatsuService } from './hatsu.service.js';
  * hatsu has no error frame: the original closed the socket whenever something went wrong.
  * An unexpected exception in a handler closes it `1011`.
  */
-@Injectable()
-export class HatsuExceptionFilter extends CloseSocketFilter {
-  constructor(logger: GatehouseLogger) {
-    super(logger.child({ protocol: 'hatsu' }), HATSU_CLOSE.internal);
-  }
-}
+const exceptionFilter = closeSocketFilter('hatsu', HATSU_CLOSE.internal);
 
 /** hatsu on `/hatsu`, and on any path of `HATSU_PORT` when set (docs/protocols/hatsu.md). */
 @WebSocketGateway({ path: '/hatsu', protocol: HATSU })
-@UseFilters(HatsuExceptionFilter)
+@UseFilters(exceptionFilter)
 export class HatsuGateway implements OnGatewayConnection, OnGatewayDisconnect {
   constructor(
     private readonly hatsu: HatsuService,

@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PeerBus } from '../../../test/helpers/peer-bus.js';
+import { memoryCore } from '../../../test/helpers/memory-core.js';
 import type { WsTestClient } from '../../../test/helpers/ws-client.js';
 import { WsPairFactory } from '../../../test/helpers/ws-pair.js';
 import { validateEnv } from '../../config/env.schema.js';
-import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
-import { Metrics } from '../../core/metrics/metrics.js';
-import { MemoryClientRegistry } from '../../core/registry/memory-client-registry.js';
 import { MemoryStore } from '../../core/store/memory-store.js';
-import { UpgradeLimits } from '../../core/ws/upgrade-limits.js';
 import { parseHatsuFrame } from './hatsu.codec.js';
 import { HatsuData } from './hatsu-data.js';
 import { HatsuMembers } from './hatsu-members.js';
@@ -70,21 +66,11 @@ describe('HatsuService', () => {
   after(() => pairs.close());
 
   function fresh(): void {
-    const logger = new GatehouseLogger(config);
-    const bus = new PeerBus();
-    const registry = new MemoryClientRegistry(bus, logger.pino);
+    const { registry, bus, logger, limits } = memoryCore(config);
     store = new GatedStore();
     data = new HatsuData(store);
     members = new HatsuMembers(bus, registry);
-    hatsu = new HatsuService(
-      registry,
-      bus,
-      data,
-      members,
-      config,
-      new UpgradeLimits(config, new Metrics(config)),
-      logger,
-    );
+    hatsu = new HatsuService(registry, bus, data, members, config, limits, logger);
   }
 
   async function connect(): Promise<WsTestClient> {
