@@ -156,7 +156,8 @@ describe('npm start as a service', () => {
   });
 });
 
-describe('configuration errors', { concurrency: true }, () => {
+// A few processes at a time: each spends most of a second loading the modules.
+describe('configuration errors', { concurrency: 4 }, () => {
   const cases: { env: Record<string, string>; expect: string[]; secret?: string }[] = [
     { env: { PORT: 'eighty' }, expect: ['PORT: must be an integer number'] },
     { env: { PORT: '70000' }, expect: ['PORT: must not be greater than 65535'] },
@@ -203,7 +204,9 @@ describe('configuration errors', { concurrency: true }, () => {
       assert.equal(main.stdout(), '', 'nothing started, nothing logged');
     });
   }
+});
 
+describe('start-up failures', () => {
   it('says in one line when the port is taken, without a stack trace', async () => {
     const taken = spawnGateway({});
     const gw = await taken;
