@@ -8,27 +8,12 @@ import type { CountTarget } from '../../src/core/registry/client-registry.js';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { spawnGateway } from '../helpers/gateway-process.js';
-import {
-  admin,
-  connectHatsu,
-  dispatch,
-  HatsuClient,
-  putGuild,
-  putSession,
-  putUser,
-  type HatsuMessage,
-} from '../helpers/hatsu-client.js';
-import { waitReady } from '../helpers/jac-client.js';
+import { connectHatsu, dispatch, HatsuClient, newUser, putGuild, type HatsuMessage } from '../helpers/hatsu-client.js';
+import { admin, waitReady, type ClientInfo } from '../helpers/http.js';
+import { snowflake } from '../helpers/ids.js';
 import { SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
 import { waitFor } from '../helpers/wait.js';
-
-interface ClientView {
-  id: string;
-  user: string | null;
-  channels: string[];
-  instance: string;
-}
 
 /** Two instances on one Redis under a key prefix of their own, serving hatsu only. */
 async function startPair(prefix: string, inspect: Redis): Promise<[TestApp, TestApp]> {
@@ -50,10 +35,10 @@ function instanceOf(app: TestApp): string {
 }
 
 /** The hatsu clients the cluster-wide registry lists (what dispatch counts come from). */
-async function registryView(app: TestApp): Promise<ClientView[]> {
+async function registryView(app: TestApp): Promise<ClientInfo[]> {
   const answer = await admin(app, 'GET', '/admin/connections?protocol=hatsu&limit=1000');
   assert.equal(answer.status, 200, answer.text);
-  return (answer.json as { clients: ClientView[] }).clients;
+  return (answer.json as { clients: ClientInfo[] }).clients;
 }
 
 describe('hatsu across two instances on one Redis', await redisSuite(), () => {
@@ -62,18 +47,10 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
   let inspect: Redis;
   let a: TestApp;
   let b: TestApp;
-  let nextId = 500;
   let markers = 0;
 
-  const id = (): string => String(++nextId);
-
-  async function user(): Promise<{ userId: string; sessionId: string }> {
-    const userId = id();
-    await putUser(a, userId);
-    const sessionId = `cluster-${userId}`;
-    await putSession(b, sessionId, userId);
-    return { userId, sessionId };
-  }
+  /** A user written through A whose session is written through B. */
+  const user = (): Promise<{ userId: string; sessionId: string }> => newUser(a, { sessionOn: b });
 
   async function connect(
     app: TestApp,
@@ -86,7 +63,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
   }
 
   /** Waits until the registry (read from `app`) lists `n` identified hatsu sessions matching `filter`. */
-  async function registryShows(app: TestApp, n: number, filter: (c: ClientView) => boolean): Promise<void> {
+  async function registryShows(app: TestApp, n: number, filter: (c: ClientInfo) => boolean): Promise<void> {
     await waitFor(async () => (await registryView(app)).filter((c) => c.user !== null && filter(c)).length === n, {
       what: `the registry to list ${n} matching sessions`,
     });
@@ -136,7 +113,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
 
   it('shares users, guilds and sessions: data written on one instance identifies on the other', async () => {
     const { userId, sessionId } = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(b, guild, [userId]);
     const onA = await connect(a, sessionId, { guilds: 0 });
     const init = await onA.expect('GUILD_INIT');
@@ -147,7 +124,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
     const u1 = await user();
     const u2 = await user();
     const u3 = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(a, guild, [u1.userId, u2.userId]);
     const u1a = await connect(a, u1.sessionId, { guilds: 1 });
     const u1b = await connect(b, u1.sessionId, { guilds: 1 });
@@ -199,7 +176,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
     const sender = await user();
     const watcher = await user();
     const quiet = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(b, guild, [sender.userId, watcher.userId, quiet.userId]);
     const s = await connect(a, sender.sessionId, { guilds: 1 });
     const wA = await connect(a, watcher.sessionId, { guilds: 1 });
@@ -225,7 +202,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
   it('counts guild, user and everyone across both instances, presence dispatches included', async () => {
     const open1 = await user();
     const quiet = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(a, guild, [open1.userId, quiet.userId]);
     const oA = await connect(a, open1.sessionId, { guilds: 1 });
     const oB = await connect(b, open1.sessionId, { guilds: 1, encoding: 'zlib' });
@@ -298,7 +275,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
   it('a membership change on one instance moves live sessions on the other', async () => {
     const member = await user();
     const joiner = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(a, guild, [member.userId]);
     const m = await connect(a, member.sessionId, { guilds: 1 });
     const j = await connect(a, joiner.sessionId);

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, it } from 'node:test';
-import { ADMIN_TOKEN, adminAuth, JWT_SECRET, startApp, type TestApp } from '../helpers/app.js';
-import { request } from '../helpers/jac-client.js';
+import { ADMIN_TOKEN, JWT_SECRET, startApp, type TestApp } from '../helpers/app.js';
+import { admin, call } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { fuzzFrameCount, fuzzSeed } from './generate.js';
 import { FuzzSocket, FuzzStats, HEAP_GROWTH_LIMIT, heapUsedAfterGc, mb, runLanes, Scanner } from './harness.js';
@@ -56,7 +56,7 @@ export function signJacToken(rootId: string): string {
 
 /** `/health/live` answers 200: the process survived. */
 async function assertLive(app: TestApp): Promise<void> {
-  const live = await request(app, 'GET', '/health/live');
+  const live = await call(app, 'GET', '/health/live');
   assert.equal(live.status, 200, live.text);
 }
 
@@ -64,7 +64,7 @@ async function assertLive(app: TestApp): Promise<void> {
 async function assertNoConnectionsLeft(app: TestApp): Promise<void> {
   await waitFor(
     async () => {
-      const answer = await request(app, 'GET', '/admin/connections', { headers: adminAuth });
+      const answer = await admin(app, 'GET', '/admin/connections');
       return (answer.json as { total?: number } | undefined)?.total === 0;
     },
     { timeoutMs: 10_000, intervalMs: 50, what: 'GET /admin/connections total to return to 0' },

@@ -1,4 +1,4 @@
-// Seeded fuzzing of hatsu on /hatsu (issue 6): identify frames on fresh sockets, event frames on
+// Seeded fuzzing of hatsu on /hatsu: identify frames on fresh sockets, event frames on
 // identified json and zlib sessions (some sent before READY, which queues them). Every close
 // code, reason and message is checked against docs/protocols/hatsu.md.
 import assert from 'node:assert/strict';

@@ -30,6 +30,9 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** Anything with an HTTP base and a WebSocket URL builder: a `TestApp`, or a `GatewayProcess`. */
+export type Gateway = Pick<TestApp, 'http' | 'ws'>;
+
 /** Starts the real application on an ephemeral port. */
 export async function startApp(
   env: Record<string, string | undefined> = {},

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ADMIN_TOKEN, JWT_SECRET, type TestApp } from './app.js';
-import { request } from './jac-client.js';
+import { ADMIN_TOKEN, JWT_SECRET, type Gateway } from './app.js';
+import { call } from './http.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
-export interface GatewayProcess extends Pick<TestApp, 'http' | 'ws'> {
+export interface GatewayProcess extends Gateway {
   child: ChildProcess;
   port: number;
   /** Everything the process wrote to stdout and stderr (its JSON log lines). */
@@ -43,7 +43,7 @@ export async function spawnGateway(env: Record<string, string>): Promise<Gateway
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}) at start-up: ${output}`);
-        return (await request(gw, 'GET', '/health/live', { timeoutMs: 1000 })).status === 200;
+        return (await call(gw, 'GET', '/health/live', { timeoutMs: 1000 })).status === 200;
       },
       { timeoutMs: 20_000, intervalMs: 50, what: 'the gateway process to answer /health/live' },
     );
