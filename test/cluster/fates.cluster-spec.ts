@@ -17,7 +17,7 @@ import {
   type FlamepawEnvelope,
 } from '../helpers/fates-client.js';
 import { admin, readyStatus } from '../helpers/http.js';
-import { RedisProcess, SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { busSubscribers, RedisProcess, SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -39,13 +39,6 @@ describe('fates across two instances on one Redis', await redisSuite(), () => {
     return app;
   }
 
-  async function busSubscribers(count: number): Promise<void> {
-    await waitFor(
-      async () => ((await inspect.call('PUBSUB', 'NUMSUB', `${prefix}bus`)) as [string, number])[1] === count,
-      { what: `${count} instances to subscribe to the bus` },
-    );
-  }
-
   async function ready(app: TestApp, path: string, identify: Record<string, unknown>): Promise<FatesClient> {
     const { client } = await FatesClient.ready(app, path, identify);
     clients.push(client);
@@ -55,7 +48,7 @@ describe('fates across two instances on one Redis', await redisSuite(), () => {
   before(async () => {
     inspect = new Redis(SHARED_REDIS_URL);
     [a, b] = await Promise.all([start(), start()]);
-    await busSubscribers(2);
+    await busSubscribers(inspect, prefix, 2);
   });
 
   after(async () => {
@@ -131,7 +124,7 @@ describe('fates across two instances on one Redis', await redisSuite(), () => {
     await a.close();
     assert.equal((await before.client.waitClose()).code, 1001);
     a = await start();
-    await busSubscribers(2);
+    await busSubscribers(inspect, prefix, 2);
     assert.deepEqual(eidsOf(await history(a, `bots/${id}`)), eids);
     const client = await ready(a, FLAMEPAW_PATH, { id, token, bot: true, send_all: true });
     const replay = await client.eventsUntil('done_prior');

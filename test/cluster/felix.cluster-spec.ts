@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { EventBus } from '../../src/core/bus/event-bus.js';
 import { Store } from '../../src/core/store/store.js';
 import { STATUS_KEY, STATUS_TOPIC } from '../../src/protocols/felix/felix-status.service.js';
@@ -22,7 +21,14 @@ import {
 import { admin, expectStatus, readyStatus } from '../helpers/http.js';
 import { snowflake } from '../helpers/ids.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
-import { KeyWatch, RedisProcess, redisSuite, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import {
+  KeyWatch,
+  killSubscribers,
+  RedisProcess,
+  redisSuite,
+  SHARED_REDIS_URL,
+  uniquePrefix,
+} from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectUpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
 
@@ -247,12 +253,7 @@ describe('felix status across a bus gap and a Redis outage', await redisSuite(),
     for (const c of [...onA, ...onB]) assert.equal((await heartbeat(c))['guildsCount'], 11);
 
     // A gap in the bus: both instances' subscriptions drop and come back by themselves.
-    const admin = new Redis(redis.url);
-    try {
-      assert.equal(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')), 2);
-    } finally {
-      admin.disconnect();
-    }
+    assert.equal(await killSubscribers(redis.url), 2);
     for (const c of [onA[0], onB[0]]) {
       assert.ok(c);
       await waitFor(async () => (await heartbeat(c))['guildsCount'] === 22, { what: 'the status re-read' });

@@ -6,12 +6,12 @@ import { Redis } from 'ioredis';
 import { Engine } from '../../src/core/engine/engine.js';
 import type { CountTarget } from '../../src/core/registry/client-registry.js';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
-import { startApp, type TestApp } from '../helpers/app.js';
+import { instanceId, startApp, type TestApp } from '../helpers/app.js';
 import { spawnGateway } from '../helpers/gateway-process.js';
 import { connectHatsu, dispatch, HatsuClient, newUser, putGuild, type HatsuMessage } from '../helpers/hatsu-client.js';
 import { admin, waitReady, type ClientInfo } from '../helpers/http.js';
 import { snowflake } from '../helpers/ids.js';
-import { SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { busSubscribers, SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -24,14 +24,8 @@ async function startPair(prefix: string, inspect: Redis): Promise<[TestApp, Test
   ]);
   await Promise.all(pair.map((app) => waitReady(app, 200)));
   // Both buses must be listening before anything is published across.
-  await waitFor(async () => ((await inspect.call('PUBSUB', 'NUMSUB', `${prefix}bus`)) as [string, number])[1] === 2, {
-    what: 'both instances to subscribe to the bus',
-  });
+  await busSubscribers(inspect, prefix, 2);
   return pair;
-}
-
-function instanceOf(app: TestApp): string {
-  return app.app.get(Engine).bus.instanceId;
 }
 
 /** The hatsu clients the cluster-wide registry lists (what dispatch counts come from). */
@@ -336,7 +330,7 @@ describe('hatsu discovery across two instances', await redisSuite(), () => {
   });
 
   it('offers the instance with fewer hatsu sessions, from either instance', async () => {
-    assert.notEqual(instanceOf(a), instanceOf(b));
+    assert.notEqual(instanceId(a), instanceId(b));
     // One socket on A (not even identified: an open socket is load) makes B the emptier.
     sockets.push(await HatsuClient.connect(a.ws('/hatsu')));
     const expected = { port: b.port, url: `ws://127.0.0.1:${b.port}/hatsu` };

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { Engine } from '../../src/core/engine/engine.js';
-import { startApp, type TestApp } from '../helpers/app.js';
+import { instanceId, startApp, type TestApp } from '../helpers/app.js';
 import { admin, call, waitReady, type ConnectionsPage } from '../helpers/http.js';
 import { connectJac, expectMessages, issueToken, type JacSocket, type JacToken } from '../helpers/jac-client.js';
-import { SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { busSubscribers, SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -27,10 +26,6 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     const socket = await connectJac(app, options);
     sockets.push(socket);
     return socket;
-  }
-
-  function instanceOf(app: TestApp): string {
-    return app.app.get(Engine).bus.instanceId;
   }
 
   /**
@@ -70,9 +65,7 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     [a, b] = await Promise.all([startApp(env), startApp(env)]);
     await Promise.all([waitReady(a, 200), waitReady(b, 200)]);
     // Both buses must be listening before anything is published across.
-    await waitFor(async () => ((await inspect.call('PUBSUB', 'NUMSUB', `${prefix}bus`)) as [string, number])[1] === 2, {
-      what: 'both instances to subscribe to the bus',
-    });
+    await busSubscribers(inspect, prefix, 2);
     publisher = await issueToken(a);
     pubA = await open(a, { token: publisher });
     pubB = await open(b, { token: publisher });
@@ -200,13 +193,13 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     const b1 = await open(b, { token: user });
     const b2 = await open(b, { channel: 'list-b' });
     const expected = new Map<string, [JacSocket, string]>([
-      [pubA.clientId, [pubA, instanceOf(a)]],
-      [pubB.clientId, [pubB, instanceOf(b)]],
-      [a1.clientId, [a1, instanceOf(a)]],
-      [b1.clientId, [b1, instanceOf(b)]],
-      [b2.clientId, [b2, instanceOf(b)]],
+      [pubA.clientId, [pubA, instanceId(a)]],
+      [pubB.clientId, [pubB, instanceId(b)]],
+      [a1.clientId, [a1, instanceId(a)]],
+      [b1.clientId, [b1, instanceId(b)]],
+      [b2.clientId, [b2, instanceId(b)]],
     ]);
-    assert.notEqual(instanceOf(a), instanceOf(b));
+    assert.notEqual(instanceId(a), instanceId(b));
     for (const app of [a, b]) {
       const page = await waitFor(
         async () => {
@@ -218,7 +211,7 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
       );
       assert.equal(page.total, 5);
       assert.deepEqual(page.by_protocol, { jac: 5 });
-      assert.deepEqual(page.by_instance, { [instanceOf(a)]: 2, [instanceOf(b)]: 3 });
+      assert.deepEqual(page.by_instance, { [instanceId(a)]: 2, [instanceId(b)]: 3 });
       assert.equal(page.next_cursor, null);
       for (const client of page.clients) {
         const [socket, instance] = expected.get(client.id) ?? assert.fail(`unexpected ${client.id}`);

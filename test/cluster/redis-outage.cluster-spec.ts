@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Engine } from '../../src/core/engine/engine.js';
-import { startApp, type TestApp } from '../helpers/app.js';
+import { instanceId, startApp, type TestApp } from '../helpers/app.js';
 import { admin, assertCleanUnavailable, call, waitReady, type ConnectionsPage } from '../helpers/http.js';
 import { connectJac, expectMessages, issueToken, type JacSocket } from '../helpers/jac-client.js';
 import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
@@ -25,10 +24,6 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
   /** On B: a socket of another user, only reachable across instances. */
   let userOnB: JacSocket;
   let probes = 0;
-
-  function instanceOf(app: TestApp): string {
-    return app.app.get(Engine).bus.instanceId;
-  }
 
   async function open(app: TestApp, token?: { token: string; rootId: string }): Promise<JacSocket> {
     const socket = await connectJac(app, { token });
@@ -159,10 +154,10 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
 
   it("resyncs the registry: both instances' clients are listed again", async () => {
     const expected = new Map([
-      [pubA.clientId, instanceOf(a)],
-      [userOnA.clientId, instanceOf(a)],
-      [userOnB.clientId, instanceOf(b)],
-      [userOnC.clientId, instanceOf(c as TestApp)],
+      [pubA.clientId, instanceId(a)],
+      [userOnA.clientId, instanceId(a)],
+      [userOnB.clientId, instanceId(b)],
+      [userOnC.clientId, instanceId(c as TestApp)],
     ]);
     for (const app of [a, b, c as TestApp]) {
       const page = await waitFor(
@@ -175,9 +170,9 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
         { timeoutMs: 5000, what: 'the registry to be resynced' },
       );
       assert.deepEqual(page.by_instance, {
-        [instanceOf(a)]: 2,
-        [instanceOf(b)]: 1,
-        [instanceOf(c as TestApp)]: 1,
+        [instanceId(a)]: 2,
+        [instanceId(b)]: 1,
+        [instanceId(c as TestApp)]: 1,
       });
       for (const client of page.clients) assert.equal(client.instance, expected.get(client.id), client.id);
     }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { Store } from '../../src/core/store/store.js';
 import { FelixTokens } from '../../src/protocols/felix/felix-tokens.js';
 import { HatsuData } from '../../src/protocols/hatsu/hatsu-data.js';
@@ -9,7 +8,7 @@ import { FatesClient, newBot, V2_PATH } from '../helpers/fates-client.js';
 import { createToken } from '../helpers/felix-client.js';
 import { connectHatsu, putSession, putUser } from '../helpers/hatsu-client.js';
 import { readyStatus } from '../helpers/http.js';
-import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { killSubscribers, RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
@@ -51,12 +50,7 @@ describe('revocations missed during a bus gap are caught up on rejoin', await re
     assert.equal(await app.app.get(HatsuData).deleteSession('rejoin-session'), true);
 
     // Drop the instance's subscriber connection; it reconnects and resubscribes by itself.
-    const admin = new Redis(redis.url);
-    try {
-      assert.ok(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')) >= 1);
-    } finally {
-      admin.disconnect();
-    }
+    assert.ok((await killSubscribers(redis.url)) >= 1);
 
     assert.equal((await fates.ws.waitClose(5000)).code, 4004);
     assert.equal((await felix.waitClose(5000)).code, 1008);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Injectable, Module } from '@nestjs/common';
@@ -9,9 +8,15 @@ import type { ClientOptions } from 'ws';
 import { JacModule } from '../../src/protocols/jac/jac.module.js';
 import { Walker } from '../../src/protocols/jac/walkers/walker.decorator.js';
 import type { WalkerRun } from '../../src/protocols/jac/walkers/walker-run.js';
-import { JWT_SECRET, startApp, type TestApp } from '../helpers/app.js';
+import { startApp, type TestApp } from '../helpers/app.js';
 import { request, STACK_FRAME, type HttpResponse } from '../helpers/http.js';
-import { issue as issueThroughApi, JAC_ID, PUBLIC_ROOT, type ConnectionData } from '../helpers/jac-client.js';
+import {
+  issue as issueThroughApi,
+  JAC_ID,
+  PUBLIC_ROOT,
+  signJwt as makeJwt,
+  type ConnectionData,
+} from '../helpers/jac-client.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
 // ---- constants -------------------------------------------------------------------------
@@ -186,11 +191,9 @@ async function issue(app: TestApp, body: Record<string, unknown> = {}): Promise<
   return issued;
 }
 
-/** An HS256 JWT made here, independently of the product's signer. */
-function signJwt(claims: Record<string, unknown>, secret = JWT_SECRET): string {
-  const part = (value: unknown): string => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
-  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
-  const token = `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+/** `signJwt`, keeping the token among the secrets no frame may contain. */
+function signJwt(claims: Record<string, unknown>, secret?: string): string {
+  const token = makeJwt(claims, secret);
   secrets.add(token);
   return token;
 }

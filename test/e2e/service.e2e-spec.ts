@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { ADMIN_TOKEN, JWT_SECRET } from '../helpers/app.js';
 import { newBot, V2_PATH } from '../helpers/fates-client.js';
 import { createToken } from '../helpers/felix-client.js';
-import { spawnGateway } from '../helpers/gateway-process.js';
+import { runProcess, spawnGateway, type RunningProcess } from '../helpers/gateway-process.js';
 import { putSession, putUser } from '../helpers/hatsu-client.js';
 import { admin, call } from '../helpers/http.js';
 import { issueToken } from '../helpers/jac-client.js';
@@ -21,27 +20,11 @@ const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
 type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
-interface Run {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function run(command: string, args: string[], env: Record<string, string>): Run {
-  const child = spawn(command, args, {
+function run(command: string, args: string[], env: Record<string, string>): RunningProcess {
+  return runProcess(command, args, {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 function logLines(text: string): LogLine[] {

@@ -1,21 +1,23 @@
 /**
  * The tests' one HTTP client: supertest, against a base URL.
  *
- * Why supertest: it is the HTTP client the project's integration tests are written with; it
- * takes any base URL (`request('http://127.0.0.1:1234')`), so the same client reaches an app
- * started in this process, a gateway started as a process of its own (`spawnGateway`) and
- * the dedicated ports; it sets any header, `Host` included; its `.expect(...)` chain states
- * a status or a header where the request is made; and `.timeout()` bounds a request. The
- * fetch-based helper it replaces offered nothing else but a shape of answer, which `call`
- * below gives on top of supertest.
+ * Why supertest, and not the fetch-based helper the resilience suites started with: supertest
+ * is the client the project's design names for HTTP in integration tests, and the tests that
+ * state a status or a header where the request is made (`.expect(201)`,
+ * `.expect('Content-Type', /json/)`) are written in its chain. What the fetch helper was kept
+ * for, supertest has too: it takes any base URL (`request('http://127.0.0.1:1234')`), so it
+ * reaches an app started in this process, a gateway started as a process of its own
+ * (`spawnGateway`) and a dedicated port alike; `.timeout()` bounds a request; and it sets any
+ * header, `Host` included, which fetch refuses (two suites needed `node:http` for that). The
+ * one thing left, the answer as plain data, is `call` below, built on supertest.
  *
  * Two ways to use it:
  * - `request(base).get(path).set(...).send(...).expect(...)`, the chain, for a test about
  *   one request;
- * - `call` / `admin` / `expectStatus`, one request as a plain `HttpAnswer` (status, text,
+ * - `call` / `admin` / `expectStatus`: one request answered as an `HttpAnswer` (status, text,
  *   JSON, content type, time taken), always bounded: a server that does not answer within
  *   `timeoutMs` (5 s unless the caller names another) fails the test with "a hang" instead
- *   of stalling it. For the suites that compare many answers or poll.
+ *   of stalling it. For helpers, polls, and the suites that compare many answers.
  */
 import assert from 'node:assert/strict';
 import supertest from 'supertest';

@@ -1,7 +1,8 @@
 // The jac protocol in tests: its constants, the connection of a socket (`connectJac`, and
 // `openJac` through the bounded client), exactly-once checks and the admin calls.
 import assert from 'node:assert/strict';
-import type { Gateway } from './app.js';
+import { createHmac } from 'node:crypto';
+import { JWT_SECRET, type Gateway } from './app.js';
 import { expectStatus } from './http.js';
 import { connectBounded, WsTestClient, type WsTestClientOptions } from './ws-client.js';
 
@@ -28,6 +29,13 @@ export interface JacSocket {
 export interface JacToken {
   token: string;
   rootId: string;
+}
+
+/** An HS256 JWT with `claims`, made here, independently of the product's signer. */
+export function signJwt(claims: Record<string, unknown>, secret = JWT_SECRET): string {
+  const part = (value: unknown): string => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  return `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
 }
 
 /** `POST /admin/jac/tokens` with `body`, which must answer 201; the body as the API gives it. */
