@@ -23,10 +23,9 @@ import {
   type FlamepawEnvelope,
 } from '../helpers/fates-client.js';
 import { request } from '../helpers/http.js';
-import { snowflake } from '../helpers/ids.js';
+import { snowflake, UUID_V4 } from '../helpers/ids.js';
 
 const HISTORY_LIMIT = 8;
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('fates: events, replay and the admin API', () => {
   let app: TestApp;

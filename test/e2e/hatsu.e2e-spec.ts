@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { HELLO_INFO } from '../../src/protocols/hatsu/hatsu.codec.js';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
-import { ULID_PATTERN, ulidTime } from '../../src/protocols/hatsu/ulid.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import {
   connectHatsu,
   dispatch,
   HatsuClient,
+  HELLO_INFO,
   newUser,
   putGuild,
   putSession,
+  ULID,
+  ulidTime,
   type HatsuMessage,
 } from '../helpers/hatsu-client.js';
 import { admin } from '../helpers/http.js';
@@ -109,7 +110,7 @@ describe('hatsu gateway', () => {
       assert.deepEqual(Object.keys(hello).sort(), ['d', 'i', 's', 't']);
       assert.equal(hello.d, null);
       assert.equal(hello.i, HELLO_INFO);
-      assert.match(hello.s as string, ULID_PATTERN);
+      assert.match(hello.s as string, ULID);
       assert.ok(Math.abs(ulidTime(hello.s as string) - started) < 5000);
 
       assert.deepEqual(ready, {
@@ -154,7 +155,7 @@ describe('hatsu gateway', () => {
           },
         ],
       );
-      for (const init of inits) assert.match(init.s as string, ULID_PATTERN);
+      for (const init of inits) assert.match(init.s as string, ULID);
       assert.notEqual(inits[0]?.s, inits[1]?.s);
       // No third GUILD_INIT (g2) and no artificial delay before READY.
       await client.expectNothingPending();

@@ -13,6 +13,9 @@ export interface FelixToken {
   public: boolean;
 }
 
+/** A token in Felix's own format: `<25>.<24>.<24>.<24>.<24>.<24>.<24>.<24>.<24>.<24>.<9>`, from [A-Za-z0-9_$-]. */
+export const FELIX_TOKEN_FORMAT = /^[A-Za-z0-9_$-]{25}(?:\.[A-Za-z0-9_$-]{24}){9}\.[A-Za-z0-9_$-]{9}$/;
+
 /** Every server message: `{code, name, data}`. */
 export interface FelixMessage {
   code: number;

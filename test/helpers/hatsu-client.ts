@@ -11,6 +11,20 @@ import { connectBounded, WsTestClient, type Closed, type WsTestClientOptions } f
 
 export type HatsuMessage = Record<string, unknown> & { t: string };
 
+/** HELLO's `i`, word for word as docs/protocols/hatsu.md gives it. */
+export const HELLO_INFO =
+  'Sent once we have verified your session_id, the data given will be null. please wait for the READY event before continuing--with any requests.';
+
+/** A ULID (HELLO's `s`, every message's `s`): 26 Crockford base-32 characters, 48 bits of time first. */
+export const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+
+/** The milliseconds a ULID's first 10 characters carry. */
+export function ulidTime(id: string): number {
+  let time = 0;
+  for (const char of id.slice(0, 10)) time = time * 32 + '0123456789ABCDEFGHJKMNPQRSTVWXYZ'.indexOf(char);
+  return time;
+}
+
 export interface IdentifyOptions {
   encoding?: 'json' | 'zlib';
   presences?: boolean;

@@ -1,3 +1,6 @@
+/** A UUID v4, as the gateway hands out for event ids and Felix token ids. */
+export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
 let lastId = BigInt(Date.now()) * 1000n + BigInt(process.pid % 1000);
 
 /**

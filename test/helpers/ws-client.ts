@@ -187,7 +187,7 @@ export class UpgradeRejected extends Error {
 }
 
 /** What `connectBounded` connects with. */
-export const BOUNDED: WsTestClientOptions = {
+const BOUNDED: WsTestClientOptions = {
   perMessageDeflate: false,
   handshakeTimeout: 10_000,
   timeoutMs: 5000,
