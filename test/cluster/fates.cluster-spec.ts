@@ -1,24 +1,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import request from 'supertest';
 import { FatesModule } from '../../src/protocols/fates/fates.module.js';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
-import { RedisProcess, SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
-import { deleteKeys } from '../helpers/redis-cleanup.js';
-import { waitFor } from '../helpers/wait.js';
+import { startApp, type TestApp } from '../helpers/app.js';
 import {
   eidsOf,
   FatesClient,
   FLAMEPAW_PATH,
   history,
+  INVALID_AUTH,
   newBot,
   postEvent,
   setToken,
   V2_PATH,
   vote,
   type FlamepawEnvelope,
-} from '../e2e/fates-helpers.js';
+} from '../helpers/fates-client.js';
+import { admin, readyStatus } from '../helpers/http.js';
+import { busSubscribers, RedisProcess, SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { deleteKeys } from '../helpers/redis-cleanup.js';
+import { waitFor } from '../helpers/wait.js';
 
 const LIMIT = 8;
 
@@ -32,17 +33,10 @@ describe('fates across two instances on one Redis', await redisSuite(), () => {
 
   async function start(): Promise<TestApp> {
     const app = await startApp(env, { protocols: [FatesModule] });
-    await waitFor(async () => (await request(app.http).get('/health/ready')).status === 200, {
+    await waitFor(async () => (await readyStatus(app)) === 200, {
       what: 'the instance to be ready',
     });
     return app;
-  }
-
-  async function busSubscribers(count: number): Promise<void> {
-    await waitFor(
-      async () => ((await inspect.call('PUBSUB', 'NUMSUB', `${prefix}bus`)) as [string, number])[1] === count,
-      { what: `${count} instances to subscribe to the bus` },
-    );
   }
 
   async function ready(app: TestApp, path: string, identify: Record<string, unknown>): Promise<FatesClient> {
@@ -54,7 +48,7 @@ describe('fates across two instances on one Redis', await redisSuite(), () => {
   before(async () => {
     inspect = new Redis(SHARED_REDIS_URL);
     [a, b] = await Promise.all([start(), start()]);
-    await busSubscribers(2);
+    await busSubscribers(inspect, prefix, 2);
   });
 
   after(async () => {
@@ -117,7 +111,7 @@ describe('fates across two instances on one Redis', await redisSuite(), () => {
     const { id, token } = await newBot(a);
     const onB = await FatesClient.ready(b, FLAMEPAW_PATH, { id, token, bot: true });
     await setToken(a, 'bots', id, 'rotated-on-a');
-    await onB.client.expectClose(4004, 'Invalid authentication, try again');
+    await onB.client.expectClose(4004, INVALID_AUTH);
   });
 
   it('replays the stored history from an instance restarted on the same Redis', async () => {
@@ -130,7 +124,7 @@ describe('fates across two instances on one Redis', await redisSuite(), () => {
     await a.close();
     assert.equal((await before.client.waitClose()).code, 1001);
     a = await start();
-    await busSubscribers(2);
+    await busSubscribers(inspect, prefix, 2);
     assert.deepEqual(eidsOf(await history(a, `bots/${id}`)), eids);
     const client = await ready(a, FLAMEPAW_PATH, { id, token, bot: true, send_all: true });
     const replay = await client.eventsUntil('done_prior');
@@ -146,12 +140,10 @@ describe('fates while Redis is away', await redisSuite(), () => {
   let redis: RedisProcess;
   let app: TestApp;
 
-  const readyStatus = async (): Promise<number> => (await request(app.http).get('/health/ready')).status;
-
   before(async () => {
     redis = await RedisProcess.start();
     app = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix() }, { protocols: [FatesModule] });
-    await waitFor(async () => (await readyStatus()) === 200, { what: 'ready' });
+    await waitFor(async () => (await readyStatus(app)) === 200, { what: 'ready' });
   });
 
   after(async () => {
@@ -163,11 +155,11 @@ describe('fates while Redis is away', await redisSuite(), () => {
     const { id, token } = await newBot(app);
     const live = await FatesClient.ready(app, V2_PATH, { id, token });
     await redis.stop();
-    await waitFor(async () => (await readyStatus()) === 503, { what: 'not ready' });
+    await waitFor(async () => (await readyStatus(app)) === 503, { what: 'not ready' });
 
-    const post = await request(app.http).post(`/admin/fates/bots/${id}/events`).set(adminAuth).send(vote('1', 1));
+    const post = await admin(app, 'POST', `/admin/fates/bots/${id}/events`, vote('1', 1));
     assert.equal(post.status, 503, post.text);
-    const put = await request(app.http).put(`/admin/fates/bots/${id}/token`).set(adminAuth).send({ token: 'x' });
+    const put = await admin(app, 'PUT', `/admin/fates/bots/${id}/token`, { token: 'x' });
     assert.equal(put.status, 503, put.text);
     const fresh = await FatesClient.open(app, FLAMEPAW_PATH);
     fresh.send({ id, token, bot: true });
@@ -176,7 +168,7 @@ describe('fates while Redis is away', await redisSuite(), () => {
     live.client.send('chatter');
 
     await redis.start();
-    await waitFor(async () => (await readyStatus()) === 200, { what: 'ready again', timeoutMs: 8000 });
+    await waitFor(async () => (await readyStatus(app)) === 200, { what: 'ready again', timeoutMs: 8000 });
     // This redis-server keeps nothing across a restart, so the token is gone: when the bus
     // rejoins, the connection that held it is closed like any revoked one.
     assert.equal((await live.client.waitClose()).code, 4004);

@@ -3,35 +3,41 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
-import request from 'supertest';
 import { EventBus } from '../../src/core/bus/event-bus.js';
 import { Store } from '../../src/core/store/store.js';
 import { STATUS_KEY, STATUS_TOPIC } from '../../src/protocols/felix/felix-status.service.js';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
-import { createToken, type FelixMessage } from '../helpers/felix-client.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import {
+  assertQuiet,
+  connectFelix,
+  createToken,
+  heartbeat,
+  heartbeatFlood,
+  listen,
+  putDocument,
+  putStatus,
+  type AckData,
+} from '../helpers/felix-client.js';
+import { admin, expectStatus, readyStatus } from '../helpers/http.js';
+import { snowflake } from '../helpers/ids.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
-import { KeyWatch, RedisProcess, redisSuite, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import {
+  KeyWatch,
+  killSubscribers,
+  RedisProcess,
+  redisSuite,
+  SHARED_REDIS_URL,
+  uniquePrefix,
+} from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
-import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
+import { expectUpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
 
 const opened: WsTestClient[] = [];
 
-let nextId = 200_000_000_000_000_000n;
-const snowflake = (): string => String(nextId++);
-
 async function connect(app: TestApp, token: string): Promise<WsTestClient> {
-  const client = await WsTestClient.connect(app.ws('/felix'), { headers: { Authorization: token } });
+  const client = await connectFelix(app.ws('/felix'), token);
   opened.push(client);
   return client;
-}
-
-/** Sends a heartbeat and returns the ACK data, asserting the ACK is the very next frame. */
-async function heartbeat(c: WsTestClient): Promise<Record<string, unknown>> {
-  c.send({ code: 20001 });
-  const message = await c.next<FelixMessage>();
-  assert.equal(message.code, 10001, `expected the ACK, got ${JSON.stringify(message).slice(0, 200)}`);
-  return message.data;
 }
 
 /**
@@ -39,42 +45,14 @@ async function heartbeat(c: WsTestClient): Promise<Record<string, unknown>> {
  * instance that took it before its PUT is answered, the others a moment later: Redis answers
  * a publish before it writes the message to the subscribers.
  */
-async function ackOnceReported(c: WsTestClient, guildsCount: number): Promise<Record<string, unknown>> {
+async function ackOnceReported(c: WsTestClient, guildsCount: number): Promise<AckData> {
   return waitFor(
     async () => {
       const ack = await heartbeat(c);
-      return ack['guildsCount'] === guildsCount ? ack : undefined;
+      return ack.guildsCount === guildsCount ? ack : undefined;
     },
     { intervalMs: 2, what: `an ACK with guildsCount ${guildsCount}` },
   );
-}
-
-async function listen(c: WsTestClient, lists: { users?: string[]; guilds?: string[] }): Promise<void> {
-  c.send({ code: 20002, data: { users: lists.users ?? [], guilds: lists.guilds ?? [] } });
-  await heartbeat(c);
-}
-
-async function assertQuiet(c: WsTestClient): Promise<void> {
-  await heartbeat(c);
-  assert.equal(c.pending, 0, 'nothing but the ACK arrived');
-}
-
-async function putStatus(app: TestApp, body: Record<string, unknown>): Promise<void> {
-  await request(app.http).put('/admin/felix/status').set(adminAuth).send(body).expect(204);
-}
-
-/** `count` heartbeats from each client, all sent before any ACK is read; every ACK's data. */
-async function heartbeatFlood(clients: WsTestClient[], count: number): Promise<Record<string, unknown>[]> {
-  for (const c of clients) for (let i = 0; i < count; i++) c.send({ code: 20001 });
-  const acks: Record<string, unknown>[] = [];
-  for (const c of clients) {
-    for (let i = 0; i < count; i++) {
-      const message = await c.next<FelixMessage>();
-      assert.equal(message.code, 10001);
-      acks.push(message.data);
-    }
-  }
-  return acks;
 }
 
 describe('felix across two instances on one Redis', await redisSuite(), () => {
@@ -96,7 +74,7 @@ describe('felix across two instances on one Redis', await redisSuite(), () => {
       await listen(probe, { guilds: [guild] });
       await waitFor(
         async () => {
-          await request(from.http).put(`/admin/felix/guilds/${guild}`).set(adminAuth).send({}).expect(204);
+          await putDocument(from, 'guilds', guild, {});
           return probe.next(200).then(
             () => true,
             () => false,
@@ -135,20 +113,20 @@ describe('felix across two instances on one Redis', await redisSuite(), () => {
     for (const c of [onB, alsoOnB, onA]) await listen(c, { guilds: [guild] });
 
     const guildData = { id: guild, generalSettings: { prefix: 'f!' } };
-    await request(a.http).put(`/admin/felix/guilds/${guild}`).set(adminAuth).send(guildData).expect(204);
+    await putDocument(a, 'guilds', guild, guildData);
     const expected = { code: 10002, name: 'GDB Update', data: { guildID: guild, guildData } };
     for (const c of [onB, alsoOnB, onA]) assert.deepEqual(await c.next(), expected);
     // A duplicate would have arrived before the ACK...
     for (const c of [onB, alsoOnB, onA, notListening]) await assertQuiet(c);
     // ...or, coming through Redis, before the next update over the same bus channel.
     const second = { id: guild, generalSettings: { prefix: '?' } };
-    await request(a.http).put(`/admin/felix/guilds/${guild}`).set(adminAuth).send(second).expect(204);
+    await putDocument(a, 'guilds', guild, second);
     const expectedSecond = { code: 10002, name: 'GDB Update', data: { guildID: guild, guildData: second } };
     for (const c of [onB, alsoOnB, onA]) assert.deepEqual(await c.next(), expectedSecond);
     for (const c of [onB, alsoOnB, onA, notListening]) await assertQuiet(c);
 
-    const stored = await request(b.http).get(`/admin/felix/guilds/${guild}`).set(adminAuth).expect(200);
-    assert.deepEqual(stored.body, second);
+    const stored = await expectStatus(b, 200, 'GET', `/admin/felix/guilds/${guild}`);
+    assert.deepEqual(stored.json, second);
   });
 
   it('delivers a user update made through B to a listener on A', async () => {
@@ -156,7 +134,7 @@ describe('felix across two instances on one Redis', await redisSuite(), () => {
     const user = snowflake();
     const onA = await connect(a, token.token);
     await listen(onA, { users: [user] });
-    await request(b.http).put(`/admin/felix/users/${user}`).set(adminAuth).send({ id: user }).expect(204);
+    await putDocument(b, 'users', user, { id: user });
     assert.deepEqual(await onA.next(), {
       code: 10003,
       name: 'UDB Update',
@@ -170,7 +148,7 @@ describe('felix across two instances on one Redis', await redisSuite(), () => {
     const onB = await connect(b, token.token);
     const onA = await connect(a, token.token);
     await assertQuiet(onB);
-    await request(a.http).delete(`/admin/felix/tokens/${token.id}`).set(adminAuth).expect(204);
+    await expectStatus(a, 204, 'DELETE', `/admin/felix/tokens/${token.id}`);
     assert.deepEqual(await onB.waitClose(), { code: 1008, reason: 'Token revoked' });
     assert.deepEqual(await onA.waitClose(), { code: 1008, reason: 'Token revoked' });
     const rejected = await expectUpgradeRejected(b.ws('/felix'), { headers: { Authorization: token.token } });
@@ -185,7 +163,7 @@ describe('felix across two instances on one Redis', await redisSuite(), () => {
     assert.deepEqual(ack['shards'], [{ id: 0, ping: 12 }]);
     assert.equal(ack['guildsCount'], 4242);
     assert.equal(ack['memoryUsage'], 10.5);
-    assert.ok((ack['uptime'] as number) >= 1000);
+    assert.ok(ack.uptime >= 1000);
   });
 
   it('pushes each status report to both instances once: once it is there, every later heartbeat has it', async () => {
@@ -232,7 +210,7 @@ describe('felix status across a bus gap and a Redis outage', await redisSuite(),
   let b: TestApp;
 
   const ready = (app: TestApp): Promise<true> =>
-    waitFor(async () => (await request(app.http).get('/health/ready')).status === 200, { what: 'ready' });
+    waitFor(async () => (await readyStatus(app)) === 200, { what: 'ready' });
 
   before(async () => {
     // Its own Redis: the test drops every bus subscription, watches with MONITOR and stops
@@ -275,12 +253,7 @@ describe('felix status across a bus gap and a Redis outage', await redisSuite(),
     for (const c of [...onA, ...onB]) assert.equal((await heartbeat(c))['guildsCount'], 11);
 
     // A gap in the bus: both instances' subscriptions drop and come back by themselves.
-    const admin = new Redis(redis.url);
-    try {
-      assert.equal(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')), 2);
-    } finally {
-      admin.disconnect();
-    }
+    assert.equal(await killSubscribers(redis.url), 2);
     for (const c of [onA[0], onB[0]]) {
       assert.ok(c);
       await waitFor(async () => (await heartbeat(c))['guildsCount'] === 22, { what: 'the status re-read' });
@@ -303,13 +276,13 @@ describe('felix status across a bus gap and a Redis outage', await redisSuite(),
 
     watch.stop();
     await redis.stop();
-    await waitFor(async () => (await request(a.http).get('/health/ready')).status === 503, { what: 'not ready' });
+    await waitFor(async () => (await readyStatus(a)) === 503, { what: 'not ready' });
     const during = await heartbeatFlood([onA, onB], 50);
     for (const ack of during) {
       assert.equal(ack['guildsCount'], 33);
       assert.deepEqual(ack['shards'], [{ id: 3, ping: 3 }]);
     }
-    await request(a.http).put('/admin/felix/status').set(adminAuth).send({ shards: [], guildsCount: 44 }).expect(503);
+    assert.equal((await admin(a, 'PUT', '/admin/felix/status', { shards: [], guildsCount: 44 })).status, 503);
     assert.equal((await heartbeat(onB))['guildsCount'], 33, 'a refused report changes nothing');
 
     await redis.start();

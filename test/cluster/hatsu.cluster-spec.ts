@@ -6,29 +6,14 @@ import { Redis } from 'ioredis';
 import { Engine } from '../../src/core/engine/engine.js';
 import type { CountTarget } from '../../src/core/registry/client-registry.js';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
-import { startApp, type TestApp } from '../helpers/app.js';
+import { instanceId, startApp, type TestApp } from '../helpers/app.js';
 import { spawnGateway } from '../helpers/gateway-process.js';
-import {
-  admin,
-  connectHatsu,
-  dispatch,
-  HatsuClient,
-  putGuild,
-  putSession,
-  putUser,
-  type HatsuMessage,
-} from '../helpers/hatsu-client.js';
-import { waitReady } from '../helpers/jac-client.js';
-import { SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { connectHatsu, dispatch, HatsuClient, newUser, putGuild, type HatsuMessage } from '../helpers/hatsu-client.js';
+import { admin, waitReady, type ClientInfo } from '../helpers/http.js';
+import { snowflake } from '../helpers/ids.js';
+import { busSubscribers, SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
 import { waitFor } from '../helpers/wait.js';
-
-interface ClientView {
-  id: string;
-  user: string | null;
-  channels: string[];
-  instance: string;
-}
 
 /** Two instances on one Redis under a key prefix of their own, serving hatsu only. */
 async function startPair(prefix: string, inspect: Redis): Promise<[TestApp, TestApp]> {
@@ -39,21 +24,15 @@ async function startPair(prefix: string, inspect: Redis): Promise<[TestApp, Test
   ]);
   await Promise.all(pair.map((app) => waitReady(app, 200)));
   // Both buses must be listening before anything is published across.
-  await waitFor(async () => ((await inspect.call('PUBSUB', 'NUMSUB', `${prefix}bus`)) as [string, number])[1] === 2, {
-    what: 'both instances to subscribe to the bus',
-  });
+  await busSubscribers(inspect, prefix, 2);
   return pair;
 }
 
-function instanceOf(app: TestApp): string {
-  return app.app.get(Engine).bus.instanceId;
-}
-
 /** The hatsu clients the cluster-wide registry lists (what dispatch counts come from). */
-async function registryView(app: TestApp): Promise<ClientView[]> {
+async function registryView(app: TestApp): Promise<ClientInfo[]> {
   const answer = await admin(app, 'GET', '/admin/connections?protocol=hatsu&limit=1000');
   assert.equal(answer.status, 200, answer.text);
-  return (answer.json as { clients: ClientView[] }).clients;
+  return (answer.json as { clients: ClientInfo[] }).clients;
 }
 
 describe('hatsu across two instances on one Redis', await redisSuite(), () => {
@@ -62,18 +41,10 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
   let inspect: Redis;
   let a: TestApp;
   let b: TestApp;
-  let nextId = 500;
   let markers = 0;
 
-  const id = (): string => String(++nextId);
-
-  async function user(): Promise<{ userId: string; sessionId: string }> {
-    const userId = id();
-    await putUser(a, userId);
-    const sessionId = `cluster-${userId}`;
-    await putSession(b, sessionId, userId);
-    return { userId, sessionId };
-  }
+  /** A user written through A whose session is written through B. */
+  const user = (): Promise<{ userId: string; sessionId: string }> => newUser(a, { sessionOn: b });
 
   async function connect(
     app: TestApp,
@@ -86,7 +57,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
   }
 
   /** Waits until the registry (read from `app`) lists `n` identified hatsu sessions matching `filter`. */
-  async function registryShows(app: TestApp, n: number, filter: (c: ClientView) => boolean): Promise<void> {
+  async function registryShows(app: TestApp, n: number, filter: (c: ClientInfo) => boolean): Promise<void> {
     await waitFor(async () => (await registryView(app)).filter((c) => c.user !== null && filter(c)).length === n, {
       what: `the registry to list ${n} matching sessions`,
     });
@@ -136,7 +107,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
 
   it('shares users, guilds and sessions: data written on one instance identifies on the other', async () => {
     const { userId, sessionId } = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(b, guild, [userId]);
     const onA = await connect(a, sessionId, { guilds: 0 });
     const init = await onA.expect('GUILD_INIT');
@@ -147,7 +118,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
     const u1 = await user();
     const u2 = await user();
     const u3 = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(a, guild, [u1.userId, u2.userId]);
     const u1a = await connect(a, u1.sessionId, { guilds: 1 });
     const u1b = await connect(b, u1.sessionId, { guilds: 1 });
@@ -199,7 +170,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
     const sender = await user();
     const watcher = await user();
     const quiet = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(b, guild, [sender.userId, watcher.userId, quiet.userId]);
     const s = await connect(a, sender.sessionId, { guilds: 1 });
     const wA = await connect(a, watcher.sessionId, { guilds: 1 });
@@ -225,7 +196,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
   it('counts guild, user and everyone across both instances, presence dispatches included', async () => {
     const open1 = await user();
     const quiet = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(a, guild, [open1.userId, quiet.userId]);
     const oA = await connect(a, open1.sessionId, { guilds: 1 });
     const oB = await connect(b, open1.sessionId, { guilds: 1, encoding: 'zlib' });
@@ -298,7 +269,7 @@ describe('hatsu across two instances on one Redis', await redisSuite(), () => {
   it('a membership change on one instance moves live sessions on the other', async () => {
     const member = await user();
     const joiner = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(a, guild, [member.userId]);
     const m = await connect(a, member.sessionId, { guilds: 1 });
     const j = await connect(a, joiner.sessionId);
@@ -359,7 +330,7 @@ describe('hatsu discovery across two instances', await redisSuite(), () => {
   });
 
   it('offers the instance with fewer hatsu sessions, from either instance', async () => {
-    assert.notEqual(instanceOf(a), instanceOf(b));
+    assert.notEqual(instanceId(a), instanceId(b));
     // One socket on A (not even identified: an open socket is load) makes B the emptier.
     sockets.push(await HatsuClient.connect(a.ws('/hatsu')));
     const expected = { port: b.port, url: `ws://127.0.0.1:${b.port}/hatsu` };

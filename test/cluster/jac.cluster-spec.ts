@@ -1,28 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { Engine } from '../../src/core/engine/engine.js';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
-import {
-  connectJac,
-  expectMessages,
-  issueToken,
-  request,
-  waitReady,
-  type JacSocket,
-  type JacToken,
-} from '../helpers/jac-client.js';
-import { SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { instanceId, startApp, type TestApp } from '../helpers/app.js';
+import { admin, call, waitReady, type ConnectionsPage } from '../helpers/http.js';
+import { connectJac, expectMessages, issueToken, type JacSocket, type JacToken } from '../helpers/jac-client.js';
+import { busSubscribers, SHARED_REDIS_URL, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
 import { waitFor } from '../helpers/wait.js';
-
-interface ConnectionsPage {
-  total: number;
-  by_protocol: Record<string, number>;
-  by_instance: Record<string, number>;
-  clients: { id: string; protocol: string; user: string | null; channels: string[]; instance: string }[];
-  next_cursor: string | null;
-}
 
 const CHAT = { type: 'chat', data: { message: 'string' } };
 
@@ -42,10 +26,6 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     const socket = await connectJac(app, options);
     sockets.push(socket);
     return socket;
-  }
-
-  function instanceOf(app: TestApp): string {
-    return app.app.get(Engine).bus.instanceId;
   }
 
   /**
@@ -74,7 +54,7 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
   }
 
   async function connections(app: TestApp): Promise<ConnectionsPage> {
-    const answer = await request(app, 'GET', '/admin/connections', { headers: adminAuth });
+    const answer = await admin(app, 'GET', '/admin/connections');
     assert.equal(answer.status, 200, answer.text);
     return answer.json as ConnectionsPage;
   }
@@ -85,9 +65,7 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     [a, b] = await Promise.all([startApp(env), startApp(env)]);
     await Promise.all([waitReady(a, 200), waitReady(b, 200)]);
     // Both buses must be listening before anything is published across.
-    await waitFor(async () => ((await inspect.call('PUBSUB', 'NUMSUB', `${prefix}bus`)) as [string, number])[1] === 2, {
-      what: 'both instances to subscribe to the bus',
-    });
+    await busSubscribers(inspect, prefix, 2);
     publisher = await issueToken(a);
     pubA = await open(a, { token: publisher });
     pubB = await open(b, { token: publisher });
@@ -154,9 +132,11 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     const data = { event: 'notified', at: 1 };
     await proveExactlyOnce(
       async () => {
-        const answer = await request(a, 'POST', '/admin/jac/notify', {
-          headers: adminAuth,
-          body: { root_ids: [user.rootId], channel_ids: [channel], client_ids: [byClient.clientId], data },
+        const answer = await admin(a, 'POST', '/admin/jac/notify', {
+          root_ids: [user.rootId],
+          channel_ids: [channel],
+          client_ids: [byClient.clientId],
+          data,
         });
         assert.equal(answer.status, 202, answer.text);
       },
@@ -192,7 +172,7 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     // The same walker over HTTP on A.
     await proveExactlyOnce(
       async () => {
-        const answer = await request(a, 'POST', '/walker/send_chat_to_user', {
+        const answer = await call(a, 'POST', '/walker/send_chat_to_user', {
           headers: { Authorization: `Bearer ${publisher.token}` },
           body: { root_id: user.rootId },
         });
@@ -213,13 +193,13 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     const b1 = await open(b, { token: user });
     const b2 = await open(b, { channel: 'list-b' });
     const expected = new Map<string, [JacSocket, string]>([
-      [pubA.clientId, [pubA, instanceOf(a)]],
-      [pubB.clientId, [pubB, instanceOf(b)]],
-      [a1.clientId, [a1, instanceOf(a)]],
-      [b1.clientId, [b1, instanceOf(b)]],
-      [b2.clientId, [b2, instanceOf(b)]],
+      [pubA.clientId, [pubA, instanceId(a)]],
+      [pubB.clientId, [pubB, instanceId(b)]],
+      [a1.clientId, [a1, instanceId(a)]],
+      [b1.clientId, [b1, instanceId(b)]],
+      [b2.clientId, [b2, instanceId(b)]],
     ]);
-    assert.notEqual(instanceOf(a), instanceOf(b));
+    assert.notEqual(instanceId(a), instanceId(b));
     for (const app of [a, b]) {
       const page = await waitFor(
         async () => {
@@ -231,7 +211,7 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
       );
       assert.equal(page.total, 5);
       assert.deepEqual(page.by_protocol, { jac: 5 });
-      assert.deepEqual(page.by_instance, { [instanceOf(a)]: 2, [instanceOf(b)]: 3 });
+      assert.deepEqual(page.by_instance, { [instanceId(a)]: 2, [instanceId(b)]: 3 });
       assert.equal(page.next_cursor, null);
       for (const client of page.clients) {
         const [socket, instance] = expected.get(client.id) ?? assert.fail(`unexpected ${client.id}`);
@@ -241,7 +221,7 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
         assert.deepEqual(client.channels, [socket.channelId]);
       }
     }
-    const paged = await request(a, 'GET', '/admin/connections?limit=2', { headers: adminAuth });
+    const paged = await admin(a, 'GET', '/admin/connections?limit=2');
     const first = paged.json as ConnectionsPage;
     assert.equal(first.total, 5);
     assert.equal(first.clients.length, 2);
@@ -254,9 +234,7 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     await waitFor(async () => (await connections(a)).clients.some((c) => c.id === victim.clientId), {
       what: "the victim in A's view",
     });
-    const answer = await request(a, 'DELETE', `/admin/connections/${encodeURIComponent(victim.clientId)}`, {
-      headers: adminAuth,
-    });
+    const answer = await admin(a, 'DELETE', `/admin/connections/${encodeURIComponent(victim.clientId)}`);
     assert.equal(answer.status, 204, answer.text);
     const closed = await victim.ws.waitClose();
     assert.equal(closed.code, 1000);
@@ -266,20 +244,15 @@ describe('jac across two instances on one Redis', await redisSuite(), () => {
     // Only the victim went: its neighbour still gets (only) the markers.
     await proveExactlyOnce(() => undefined, null, [], [neighbour]);
 
-    const unknown = await request(
+    const unknown = await admin(
       a,
       'DELETE',
       `/admin/connections/${encodeURIComponent('1700000000:' + '0'.repeat(32))}`,
-      {
-        headers: adminAuth,
-      },
     );
     assert.equal(unknown.status, 404, unknown.text);
     assert.equal((unknown.json as { statusCode: number }).statusCode, 404);
     // A second DELETE of the closed client is unknown too.
-    const again = await request(a, 'DELETE', `/admin/connections/${encodeURIComponent(victim.clientId)}`, {
-      headers: adminAuth,
-    });
+    const again = await admin(a, 'DELETE', `/admin/connections/${encodeURIComponent(victim.clientId)}`);
     assert.equal(again.status, 404, again.text);
   });
 });

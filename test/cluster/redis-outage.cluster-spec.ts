@@ -1,36 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Engine } from '../../src/core/engine/engine.js';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
-import {
-  connectJac,
-  expectMessages,
-  issueToken,
-  request,
-  waitReady,
-  type HttpAnswer,
-  type JacSocket,
-} from '../helpers/jac-client.js';
+import { instanceId, startApp, type TestApp } from '../helpers/app.js';
+import { admin, assertCleanUnavailable, call, waitReady, type ConnectionsPage } from '../helpers/http.js';
+import { connectJac, expectMessages, issueToken, type JacSocket } from '../helpers/jac-client.js';
 import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { unhandledRejections } from '../helpers/rejections.js';
 import { waitFor } from '../helpers/wait.js';
-
-interface ConnectionsPage {
-  total: number;
-  by_instance: Record<string, number>;
-  clients: { id: string; instance: string }[];
-}
-
-/** A 503 as the admin API must give it: JSON, the status inside, no stack trace. */
-function assertCleanUnavailable(answer: HttpAnswer): void {
-  assert.equal(answer.status, 503, answer.text);
-  assert.match(answer.contentType, /^application\/json/);
-  const body = answer.json as Record<string, unknown>;
-  assert.equal(body['statusCode'], 503);
-  assert.equal(typeof body['message'], 'string');
-  assert.ok(!('stack' in body), answer.text);
-  assert.doesNotMatch(answer.text, /\bat .+\.(js|ts):\d+|node_modules|Error:/, answer.text);
-}
 
 describe('a Redis outage under two instances', await redisSuite(), () => {
   const rejections = unhandledRejections();
@@ -49,10 +24,6 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
   /** On B: a socket of another user, only reachable across instances. */
   let userOnB: JacSocket;
   let probes = 0;
-
-  function instanceOf(app: TestApp): string {
-    return app.app.get(Engine).bus.instanceId;
-  }
 
   async function open(app: TestApp, token?: { token: string; rootId: string }): Promise<JacSocket> {
     const socket = await connectJac(app, { token });
@@ -128,12 +99,12 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
     assertCleanUnavailable(readyA);
     assertCleanUnavailable(readyB);
     // Liveness is not readiness.
-    assert.equal((await request(a, 'GET', '/health/live')).status, 200);
+    assert.equal((await call(a, 'GET', '/health/live')).status, 200);
   });
 
   it('starts another instance while Redis is down, not ready but serving its own sockets', async () => {
     c = await startApp(env);
-    assertCleanUnavailable(await request(c, 'GET', '/health/ready'));
+    assertCleanUnavailable(await call(c, 'GET', '/health/ready'));
     userOnC = await open(c, userC);
     assert.equal(userOnC.rootId, userC.rootId);
   });
@@ -153,17 +124,11 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
   });
 
   it('answers admin writes and the cluster view with 503 JSON, without a stack trace', async () => {
-    const notify = await request(a, 'POST', '/admin/jac/notify', {
-      headers: adminAuth,
-      body: { root_ids: [userOnA.rootId], data: { refused: true } },
-    });
+    const notify = await admin(a, 'POST', '/admin/jac/notify', { root_ids: [userOnA.rootId], data: { refused: true } });
     assertCleanUnavailable(notify);
-    for (const app of [a, b])
-      assertCleanUnavailable(await request(app, 'GET', '/admin/connections', { headers: adminAuth }));
+    for (const app of [a, b]) assertCleanUnavailable(await admin(app, 'GET', '/admin/connections'));
     // Closing a client held by the other instance needs Redis too.
-    assertCleanUnavailable(
-      await request(a, 'DELETE', `/admin/connections/${encodeURIComponent(userOnB.clientId)}`, { headers: adminAuth }),
-    );
+    assertCleanUnavailable(await admin(a, 'DELETE', `/admin/connections/${encodeURIComponent(userOnB.clientId)}`));
     // A refused notify delivered nothing locally either.
     pubA.ws.send({ type: 'user', root_ids: [userOnA.rootId], data: { marker: 'after-refusal' } });
     await expectMessages(userOnA, [{ marker: 'after-refusal' }]);
@@ -179,9 +144,9 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
     await awaitCrossInstanceDelivery(userOnB, 8000);
     // Including the instance that never saw Redis before.
     await awaitCrossInstanceDelivery(userOnC, 8000);
-    const notify = await request(a, 'POST', '/admin/jac/notify', {
-      headers: adminAuth,
-      body: { root_ids: [userOnB.rootId], data: { notified: 'again' } },
+    const notify = await admin(a, 'POST', '/admin/jac/notify', {
+      root_ids: [userOnB.rootId],
+      data: { notified: 'again' },
     });
     assert.equal(notify.status, 202, notify.text);
     await expectMessages(userOnB, [{ notified: 'again' }]);
@@ -189,15 +154,15 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
 
   it("resyncs the registry: both instances' clients are listed again", async () => {
     const expected = new Map([
-      [pubA.clientId, instanceOf(a)],
-      [userOnA.clientId, instanceOf(a)],
-      [userOnB.clientId, instanceOf(b)],
-      [userOnC.clientId, instanceOf(c as TestApp)],
+      [pubA.clientId, instanceId(a)],
+      [userOnA.clientId, instanceId(a)],
+      [userOnB.clientId, instanceId(b)],
+      [userOnC.clientId, instanceId(c as TestApp)],
     ]);
     for (const app of [a, b, c as TestApp]) {
       const page = await waitFor(
         async () => {
-          const answer = await request(app, 'GET', '/admin/connections', { headers: adminAuth });
+          const answer = await admin(app, 'GET', '/admin/connections');
           if (answer.status !== 200) return undefined;
           const body = answer.json as ConnectionsPage;
           return body.total === expected.size ? body : undefined;
@@ -205,9 +170,9 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
         { timeoutMs: 5000, what: 'the registry to be resynced' },
       );
       assert.deepEqual(page.by_instance, {
-        [instanceOf(a)]: 2,
-        [instanceOf(b)]: 1,
-        [instanceOf(c as TestApp)]: 1,
+        [instanceId(a)]: 2,
+        [instanceId(b)]: 1,
+        [instanceId(c as TestApp)]: 1,
       });
       for (const client of page.clients) assert.equal(client.instance, expected.get(client.id), client.id);
     }
@@ -215,9 +180,7 @@ describe('a Redis outage under two instances', await redisSuite(), () => {
     const victim = await open(b);
     await waitFor(
       async () => {
-        const answer = await request(a, 'DELETE', `/admin/connections/${encodeURIComponent(victim.clientId)}`, {
-          headers: adminAuth,
-        });
+        const answer = await admin(a, 'DELETE', `/admin/connections/${encodeURIComponent(victim.clientId)}`);
         return answer.status === 204;
       },
       { what: 'DELETE of a client on B to succeed' },

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
-import request from 'supertest';
 import { Store } from '../../src/core/store/store.js';
 import { FelixTokens } from '../../src/protocols/felix/felix-tokens.js';
 import { HatsuData } from '../../src/protocols/hatsu/hatsu-data.js';
-import { FatesClient, newBot, V2_PATH } from '../e2e/fates-helpers.js';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { FatesClient, newBot, V2_PATH } from '../helpers/fates-client.js';
+import { createToken } from '../helpers/felix-client.js';
 import { connectHatsu, putSession, putUser } from '../helpers/hatsu-client.js';
-import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { readyStatus } from '../helpers/http.js';
+import { killSubscribers, RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
@@ -24,7 +24,7 @@ describe('revocations missed during a bus gap are caught up on rejoin', await re
   before(async () => {
     redis = await RedisProcess.start();
     app = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix() });
-    await waitFor(async () => (await request(app.http).get('/health/ready')).status === 200, { what: 'ready' });
+    await waitFor(async () => (await readyStatus(app)) === 200, { what: 'ready' });
   });
 
   after(async () => {
@@ -36,8 +36,7 @@ describe('revocations missed during a bus gap are caught up on rejoin', await re
     const bot = await newBot(app);
     const { client: fates } = await FatesClient.ready(app, V2_PATH, { id: bot.id, token: bot.token });
 
-    const created = await request(app.http).post('/admin/felix/tokens').set(adminAuth).send({}).expect(201);
-    const felixToken = created.body as { id: string; token: string };
+    const felixToken = await createToken(app);
     const felix = await WsTestClient.connect(app.ws('/felix'), { headers: { Authorization: felixToken.token } });
 
     const user = '300000000000000001';
@@ -51,12 +50,7 @@ describe('revocations missed during a bus gap are caught up on rejoin', await re
     assert.equal(await app.app.get(HatsuData).deleteSession('rejoin-session'), true);
 
     // Drop the instance's subscriber connection; it reconnects and resubscribes by itself.
-    const admin = new Redis(redis.url);
-    try {
-      assert.ok(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')) >= 1);
-    } finally {
-      admin.disconnect();
-    }
+    assert.ok((await killSubscribers(redis.url)) >= 1);
 
     assert.equal((await fates.ws.waitClose(5000)).code, 4004);
     assert.equal((await felix.waitClose(5000)).code, 1008);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
-import { request } from '../helpers/jac-client.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { admin } from '../helpers/http.js';
 
 /**
  * A 400 names the constraint the value broke: a value of the wrong type fails every bound
@@ -19,7 +19,7 @@ describe('admin API 400 messages', () => {
   });
 
   async function expect400(method: string, path: string, body: unknown, message: string[]): Promise<void> {
-    const answer = await request(app, method, path, { headers: adminAuth, body });
+    const answer = await admin(app, method, path, body);
     assert.equal(answer.status, 400, `${method} ${path} ${JSON.stringify(body)}: ${answer.text}`);
     assert.deepEqual((answer.json as { message: string[] }).message, message, JSON.stringify(body));
   }

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
-import request from 'supertest';
 import { startApp } from '../helpers/app.js';
+import { request } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('a dedicated protocol port that cannot be bound', () => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import request from 'supertest';
 import { hashToken } from '../../src/core/auth/secrets.js';
 import { Store } from '../../src/core/store/store.js';
 import { FatesModule } from '../../src/protocols/fates/fates.module.js';
@@ -10,22 +9,23 @@ import {
   eidsOf,
   FatesClient,
   FLAMEPAW_PATH,
-  freshId,
   history,
+  INVALID_AUTH,
   newBot,
   newServer,
   postEvent,
-  seedSplit,
   setToken,
+  splitEvents,
   US,
   V2_PATH,
   vote,
   type FatesEventBody,
   type FlamepawEnvelope,
-} from './fates-helpers.js';
+} from '../helpers/fates-client.js';
+import { request } from '../helpers/http.js';
+import { snowflake, UUID_V4 } from '../helpers/ids.js';
 
 const HISTORY_LIMIT = 8;
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('fates: events, replay and the admin API', () => {
   let app: TestApp;
@@ -41,7 +41,7 @@ describe('fates: events, replay and the admin API', () => {
    */
   async function expectNothingMore(client: FatesClient, kind: 'bots' | 'servers', id: string): Promise<void> {
     await setToken(app, kind, id, `rotated-${Math.random()}`);
-    await client.expectClose(4004, 'Invalid authentication, try again');
+    await client.expectClose(4004, INVALID_AUTH);
   }
 
   describe('replay and live events', () => {
@@ -206,14 +206,15 @@ describe('fates: events, replay and the admin API', () => {
     });
   });
 
-  describe('the seed clients', () => {
+  describe('the clients of the Fates documentation', () => {
     /**
-     * seed 000's Python `Bot` class, ported line for line: `_render_event` splits each
-     * message on \x1f twice, skips empty pieces, calls the `default` hook, then the hook
-     * named by `code`; `identity` answers with the identify; `event` builds an
-     * `EventContext(event["dat"], event["dat"]["m"]["e"], self.bot)` and `parse_vote`s it.
+     * The Python `Bot` class of the flamepaw era's documentation, ported line for line:
+     * `_render_event` splits each message on \x1f twice, skips empty pieces, calls the
+     * `default` hook, then the hook named by `code`; `identity` answers with the identify;
+     * `event` builds an `EventContext(event["dat"], event["dat"]["m"]["e"], self.bot)` and
+     * `parse_vote`s it.
      */
-    class SeedBot {
+    class DocumentedBot {
       readonly defaults: Record<string, unknown>[] = [];
       readonly votes: { userId: bigint; test: boolean }[] = [];
       readonly hooks: Record<string, (event: Record<string, unknown>) => void>;
@@ -235,8 +236,8 @@ describe('fates: events, replay and the admin API', () => {
       }
 
       renderEvent(event: string): void {
-        for (const m of event.split('\x1f')) {
-          for (const e of m.split('\x1f')) {
+        for (const m of event.split(US)) {
+          for (const e of m.split(US)) {
             if (e === '') continue;
             const eJson = JSON.parse(e) as Record<string, unknown>;
             this.hooks['default']?.(eJson);
@@ -269,7 +270,7 @@ describe('fates: events, replay and the admin API', () => {
       return null;
     }
 
-    it("seed 000's Python client identifies, replays and parses votes for a bot and a server", async () => {
+    it('the Python client of the flamepaw-era documentation identifies, replays and parses votes for a bot and a server', async () => {
       for (const asBot of [true, false]) {
         const target = asBot ? await newBot(app) : await newServer(app);
         const where = `${asBot ? 'bots' : 'servers'}/${target.id}`;
@@ -277,20 +278,20 @@ describe('fates: events, replay and the admin API', () => {
         await postEvent(app, where, vote('111', 1, e));
         await postEvent(app, where, vote('222', 2, e));
         const client = await FatesClient.open(app, '/api/flamepaw/ws/');
-        const seed = new SeedBot(client, target.id, target.token, asBot);
-        seed.renderEvent(client.frames[0] as string);
+        const bot = new DocumentedBot(client, target.id, target.token, asBot);
+        bot.renderEvent(client.frames[0] as string);
         let raw = '';
         while (!raw.includes('"done_prior"')) {
           raw = (await client.next()).raw;
-          seed.renderEvent(raw);
+          bot.renderEvent(raw);
         }
         await postEvent(app, where, vote('333', 3, e));
-        seed.renderEvent((await client.next()).raw);
+        bot.renderEvent((await client.next()).raw);
         assert.deepEqual(
-          seed.votes,
+          bot.votes,
           [111n, 222n, 333n].map((userId) => ({ userId, test: false })),
         );
-        const codes = seed.defaults.map((d) => d['code']);
+        const codes = bot.defaults.map((d) => d['code']);
         assert.equal(codes[0], 'identity');
         assert.equal(codes[1], 'ready');
         assert.ok(codes.includes('done_prior'));
@@ -298,7 +299,7 @@ describe('fates: events, replay and the admin API', () => {
       }
     });
 
-    it("seed 001's receive loop tells events (by m) from control payloads (by control)", async () => {
+    it('the receive loop of the v2-era documentation tells events (by m) from control payloads (by control)', async () => {
       const { id, token } = await newBot(app);
       await postEvent(app, `bots/${id}`, vote('1', 1));
       await postEvent(app, `bots/${id}`, vote('2', 2));
@@ -308,8 +309,8 @@ describe('fates: events, replay and the admin API', () => {
       const controls: string[] = [];
       while (!controls.includes('done_prior')) {
         const event = (await client.next()).raw;
-        for (const m of event.split('\x1f')) {
-          for (const e of m.split('\x1f')) {
+        for (const m of event.split(US)) {
+          for (const e of m.split(US)) {
             if (e === '') continue;
             const eJson = JSON.parse(e) as { m?: { e: number }; control?: boolean; code?: string };
             if (eJson.m) eventTypes.push(eJson.m.e);
@@ -322,14 +323,14 @@ describe('fates: events, replay and the admin API', () => {
       await client.close();
     });
 
-    it('parses several events sharing one frame the seed way (split on \\x1f, skip empty)', async () => {
+    it('parses several events sharing one frame the documented way (split on \\x1f, skip empty)', async () => {
       const { id, token } = await newBot(app);
       for (let i = 0; i < 4; i++) await postEvent(app, `bots/${id}`, vote(String(i), i));
       const { client } = await FatesClient.ready(app, FLAMEPAW_PATH, { id, token, bot: true, send_all: true });
       const frame = await client.next();
       assert.equal(frame.kind, 'events');
       assert.ok(frame.raw.includes(`}${US}${US}{`), 'the original write pump pattern: A\\x1f\\x1fB\\x1f');
-      const events = seedSplit(frame.raw) as FlamepawEnvelope[];
+      const events = splitEvents(frame.raw) as FlamepawEnvelope[];
       assert.ok(events.length >= 4);
       assert.deepEqual(
         events.slice(0, 4).map((e) => e.dat.ctx['votes']),
@@ -341,7 +342,7 @@ describe('fates: events, replay and the admin API', () => {
 
   describe('admin API', () => {
     it('requires the admin token on every route', async () => {
-      const id = freshId();
+      const id = snowflake();
       const routes: ['put' | 'delete' | 'post' | 'get', string][] = [
         ['put', `/admin/fates/bots/${id}/token`],
         ['put', `/admin/fates/servers/${id}/token`],
@@ -369,7 +370,7 @@ describe('fates: events, replay and the admin API', () => {
     });
 
     it('stores tokens hashed and validates the body and the id', async () => {
-      const id = freshId();
+      const id = snowflake();
       await setToken(app, 'bots', id, 'plain-token-value');
       assert.equal(await app.app.get(Store).get(`fates:token:bot:${id}`), hashToken('plain-token-value'));
       for (const body of [{}, { token: '' }, { token: 5 }, { token: 'x'.repeat(513) }, { token: 'a', extra: 1 }]) {
@@ -431,7 +432,7 @@ describe('fates: events, replay and the admin API', () => {
         'ctx: must be an object',
       ]);
       const unknown = await request(app.http)
-        .post(`/admin/fates/servers/${freshId()}/events`)
+        .post(`/admin/fates/servers/${snowflake()}/events`)
         .set(adminAuth)
         .send(vote('1', 1, 71));
       assert.equal(unknown.status, 404);
@@ -443,7 +444,7 @@ describe('fates: events, replay and the admin API', () => {
       const eids = [];
       for (let i = 0; i < HISTORY_LIMIT + 3; i++) eids.push(await postEvent(app, `bots/${id}`, vote(String(i), i)));
       assert.deepEqual(eidsOf(await history(app, `bots/${id}`)), eids.slice(3));
-      assert.deepEqual(await history(app, `servers/${freshId()}`), []);
+      assert.deepEqual(await history(app, `servers/${snowflake()}`), []);
       assert.ok((await history(app, 'global')).length <= HISTORY_LIMIT);
     });
 

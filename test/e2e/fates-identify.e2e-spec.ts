@@ -6,20 +6,20 @@ import { startApp, type TestApp } from '../helpers/app.js';
 import {
   FatesClient,
   FLAMEPAW_PATH,
-  freshId,
+  INVALID_AUTH,
   newBot,
   newServer,
   seenDetails,
   V2_PATH,
   type Control,
-} from './fates-helpers.js';
+} from '../helpers/fates-client.js';
+import { snowflake } from '../helpers/ids.js';
 
 const IDENTITY_V2 =
   'Send Bot ID and API Token as id and token keys in json format. Set send_all to true if you want all events to be ' +
   'sent during startup but this may cause disconnects, more memory usage, more ratelimits and instability. Set ' +
   'send_none to true to not send any events at all after sending prior ones if send_all is set to true';
 const IDENTITY_FLAMEPAW = `${IDENTITY_V2}. Set bot to true for bot and false for server`;
-const INVALID_AUTH = 'Invalid authentication, try again';
 const LIMIT = 20;
 
 describe('fates: connect and identify', () => {
@@ -157,7 +157,7 @@ describe('fates: connect and identify', () => {
       it('refuses a wrong token and an unknown id alike', async () => {
         const { id } = await bot();
         await expectRefused(path, { id, token: 'wrong', bot: true }, 'invalid_auth', 'no rows in result set');
-        await expectRefused(path, { id: freshId(), token: 'x', bot: true }, 'invalid_auth', 'no rows in result set');
+        await expectRefused(path, { id: snowflake(), token: 'x', bot: true }, 'invalid_auth', 'no rows in result set');
       });
 
       it('refuses wrong field types', async () => {

@@ -3,22 +3,21 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { FatesModule } from '../../src/protocols/fates/fates.module.js';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { waitFor } from '../helpers/wait.js';
-import { expectUpgradeRejected } from '../helpers/ws-client.js';
 import {
   deleteToken,
   eidsOf,
   FatesClient,
   FLAMEPAW_PATH,
+  INVALID_AUTH,
   newBot,
   newServer,
   postEvent,
   setToken,
   V2_PATH,
   vote,
-} from './fates-helpers.js';
-
-const INVALID_AUTH = 'Invalid authentication, try again';
+} from '../helpers/fates-client.js';
+import { waitFor } from '../helpers/wait.js';
+import { expectUpgradeRejected } from '../helpers/ws-client.js';
 
 describe('fates: frame limit', () => {
   let app: TestApp;

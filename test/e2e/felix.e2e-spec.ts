@@ -1,79 +1,39 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import request from 'supertest';
 import type { ClientOptions } from 'ws';
 import { Store } from '../../src/core/store/store.js';
 import type { IgnoredReason } from '../../src/protocols/felix/felix.codec.js';
 import { STATUS_KEY } from '../../src/protocols/felix/felix-status.service.js';
 import { FelixService } from '../../src/protocols/felix/felix.service.js';
-import { FELIX_TOKEN_FORMAT, TOKEN_ID } from '../../src/protocols/felix/felix-tokens.js';
 import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
-import { createToken, type FelixMessage, type FelixToken } from '../helpers/felix-client.js';
+import {
+  assertQuiet,
+  connectFelix,
+  createToken,
+  FELIX_TOKEN_FORMAT,
+  heartbeat,
+  heartbeatFlood,
+  listen,
+  nextFelix as next,
+  putDocument,
+  type FelixToken,
+} from '../helpers/felix-client.js';
+import { request, type HttpTest } from '../helpers/http.js';
+import { snowflake, UUID_V4 } from '../helpers/ids.js';
 import { freePort } from '../helpers/ports.js';
 import { KeyWatch, RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
-import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
+import { expectUpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
 
 // ---- helpers ----------------------------------------------------------------------------
-
-interface AckData {
-  receivedAt: number;
-  shards: Record<string, unknown>[];
-  guildsCount: number;
-  memoryUsage: number;
-  uptime: number;
-}
 
 /** Clients opened by the current test; closed after it. */
 const opened: WsTestClient[] = [];
 
-let nextId = 100_000_000_000_000_000n;
-/** A snowflake no other test uses. */
-const snowflake = (): string => String(nextId++);
-
 async function connect(url: string, token: string, options: ClientOptions = {}): Promise<WsTestClient> {
-  const client = await WsTestClient.connect(url, { ...options, headers: { Authorization: token, ...options.headers } });
+  const client = await connectFelix(url, token, options);
   opened.push(client);
   return client;
-}
-
-/** The next frame, checked to be a text frame of the `{code, name, data}` shape. */
-async function next(c: WsTestClient): Promise<FelixMessage> {
-  const raw = await c.nextRaw();
-  assert.equal(raw.isBinary, false, 'Felix frames are text');
-  const message = JSON.parse(raw.data.toString('utf8')) as FelixMessage;
-  assert.deepEqual(Object.keys(message).sort(), ['code', 'data', 'name']);
-  return message;
-}
-
-/** Sends a heartbeat and returns the ACK, asserting it is the very next frame. */
-async function heartbeat(c: WsTestClient): Promise<AckData> {
-  c.send({ code: 20001 });
-  const message = await next(c);
-  assert.equal(message.code, 10001, `expected the ACK, got ${JSON.stringify(message).slice(0, 200)}`);
-  assert.equal(message.name, 'Heartbeat ACK');
-  return message.data as unknown as AckData;
-}
-
-/** Replaces the listen lists; the ACK that follows proves the server applied them. */
-async function listen(c: WsTestClient, lists: { users?: string[]; guilds?: string[] }): Promise<void> {
-  c.send({ code: 20002, data: { users: lists.users ?? [], guilds: lists.guilds ?? [] } });
-  await heartbeat(c);
-  assert.equal(c.pending, 0, 'a listeners update has no reply');
-}
-
-/** Nothing arrived: a heartbeat round trip shows the ACK is the next frame and nothing else is queued. */
-async function assertQuiet(c: WsTestClient): Promise<void> {
-  await heartbeat(c);
-  assert.equal(c.pending, 0);
-}
-
-async function putDocument(app: TestApp, kind: 'guilds' | 'users', id: string, body: unknown): Promise<void> {
-  await request(app.http)
-    .put(`/admin/felix/${kind}/${id}`)
-    .set(adminAuth)
-    .send(body as object)
-    .expect(204);
 }
 
 async function expectGdb(c: WsTestClient, guildID: string, guildData: unknown): Promise<void> {
@@ -86,7 +46,7 @@ async function expectUdb(c: WsTestClient, userID: string, userData: unknown): Pr
 
 type Method = 'get' | 'post' | 'put' | 'delete';
 
-function call(app: TestApp, method: Method, path: string): request.Test {
+function call(app: TestApp, method: Method, path: string): HttpTest {
   const agent = request(app.http);
   switch (method) {
     case 'get':
@@ -98,23 +58,6 @@ function call(app: TestApp, method: Method, path: string): request.Test {
     case 'delete':
       return agent.delete(path);
   }
-}
-
-/**
- * `count` heartbeats from each client, all sent before any ACK is read (a flood, not a
- * round trip at a time); resolves with every ACK's data.
- */
-async function heartbeatFlood(clients: WsTestClient[], count: number): Promise<AckData[]> {
-  for (const c of clients) for (let i = 0; i < count; i++) c.send({ code: 20001 });
-  const acks: AckData[] = [];
-  for (const c of clients) {
-    for (let i = 0; i < count; i++) {
-      const message = await next(c);
-      assert.equal(message.code, 10001);
-      acks.push(message.data as unknown as AckData);
-    }
-  }
-  return acks;
 }
 
 afterEach(async () => {
@@ -429,7 +372,7 @@ describe('felix', () => {
     it('creates tokens in Felix format: 201 {id, token, public}, private by default', async () => {
       const issued = await createToken(app, {});
       assert.deepEqual(Object.keys(issued).sort(), ['id', 'public', 'token']);
-      assert.match(issued.id, TOKEN_ID);
+      assert.match(issued.id, UUID_V4);
       assert.equal(issued.token.length, 260);
       assert.match(issued.token, FELIX_TOKEN_FORMAT);
       assert.equal(issued.public, false);
@@ -582,7 +525,7 @@ describe('felix on FELIX_PORT', () => {
   });
 
   it('answers a plain HTTP request on the dedicated port with 426', async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/`);
+    const res = await request(`http://127.0.0.1:${port}`).get('/');
     assert.equal(res.status, 426);
   });
 

@@ -1,47 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import request from 'supertest';
 import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
+import { request, STACK_FRAME, type ConnectionsPage, type HttpError, type HttpResponse } from '../helpers/http.js';
+import { issue, JAC_ID, PUBLIC_ROOT, type ConnectionData } from '../helpers/jac-client.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
 
-const PUBLIC_ROOT = 'n::000000000000000000000001';
-const JAC_ID = /^\d+:[0-9a-f]{32}$/;
 const UNKNOWN_CLIENT = '1:00000000000000000000000000000000';
-/** A stack frame as V8 prints one, or a source position. */
-const STACK_FRAME = /\bat \S+ \(|\n\s+at |\.[cm]?[jt]s:\d+(?::\d+)?|node:internal/;
-
-interface ConnectionData {
-  client_id: string;
-  root_id: string;
-  channel_id: string;
-}
 
 interface Jac {
   c: WsTestClient;
   info: ConnectionData;
-}
-
-interface ClientInfo {
-  id: string;
-  protocol: string;
-  user: string | null;
-  channels: string[];
-  instance: string;
-  since: string;
-}
-
-interface ConnectionsPage {
-  total: number;
-  by_protocol: Record<string, number>;
-  by_instance: Record<string, number>;
-  clients: ClientInfo[];
-  next_cursor: string | null;
-}
-
-interface HttpError {
-  statusCode: number;
-  error: string;
-  message: string | string[];
 }
 
 const opened: WsTestClient[] = [];
@@ -68,7 +36,7 @@ async function expectAlive(jac: Jac): Promise<void> {
 }
 
 /** An HTTP error: JSON `{statusCode, error, message}`, the expected status, no stack trace. */
-function assertHttpError(res: request.Response, status: number): HttpError {
+function assertHttpError(res: HttpResponse, status: number): HttpError {
   assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
   assert.match(String(res.headers['content-type']), /application\/json/);
   assert.doesNotMatch(res.text, STACK_FRAME, 'an error response carried a stack trace');
@@ -82,11 +50,6 @@ function assertHttpError(res: request.Response, status: number): HttpError {
 function messagesOf(body: HttpError): string[] {
   assert.ok(Array.isArray(body.message), `expected a message list, got ${JSON.stringify(body.message)}`);
   return body.message;
-}
-
-async function issue(app: TestApp, body: Record<string, unknown> = {}): Promise<{ token: string; root_id: string }> {
-  const res = await request(app.http).post('/admin/jac/tokens').set(adminAuth).send(body).expect(201);
-  return res.body as { token: string; root_id: string };
 }
 
 describe('foundation (embedded engine)', () => {

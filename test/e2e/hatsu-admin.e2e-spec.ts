@@ -2,14 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { admin, connectHatsu, putGuild, putSession, putUser } from '../helpers/hatsu-client.js';
-import { request } from '../helpers/jac-client.js';
-
-interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string | string[];
-}
+import { connectHatsu, putGuild, putSession, putUser } from '../helpers/hatsu-client.js';
+import { admin, call, type HttpError } from '../helpers/http.js';
 
 describe('hatsu admin API', () => {
   let app: TestApp;
@@ -28,7 +22,7 @@ describe('hatsu admin API', () => {
   async function expect400(method: string, path: string, body: unknown, messages: string[]): Promise<void> {
     const answer = await admin(app, method, path, body);
     assert.equal(answer.status, 400, answer.text);
-    const error = answer.json as ErrorBody;
+    const error = answer.json as HttpError;
     assert.equal(error.statusCode, 400);
     assert.deepEqual([...(error.message as string[])].sort(), [...messages].sort());
   }
@@ -45,9 +39,9 @@ describe('hatsu admin API', () => {
       it(`${method} ${path}`, async () => {
         const attempts: Record<string, string>[] = [{}, { Authorization: 'Bearer wrong-token-0123456789' }];
         for (const headers of attempts) {
-          const answer = await request(app, method, path, { body, headers });
+          const answer = await call(app, method, path, { body, headers });
           assert.equal(answer.status, 401, answer.text);
-          assert.equal((answer.json as ErrorBody).statusCode, 401);
+          assert.equal((answer.json as HttpError).statusCode, 401);
         }
       });
     }
@@ -145,7 +139,7 @@ describe('hatsu admin API', () => {
     it('a session for an unknown user', async () => {
       const answer = await admin(app, 'PUT', '/admin/hatsu/sessions/s5', { user_id: '999' });
       assert.equal(answer.status, 404, answer.text);
-      assert.equal((answer.json as ErrorBody).message, 'user_id: no such user');
+      assert.equal((answer.json as HttpError).message, 'user_id: no such user');
     });
 
     it('deleting an unknown session', async () => {

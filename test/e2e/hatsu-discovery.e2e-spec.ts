@@ -1,25 +1,18 @@
 import assert from 'node:assert/strict';
-import { get, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { HatsuClient, putSession, putUser } from '../helpers/hatsu-client.js';
-import { request } from '../helpers/jac-client.js';
+import { call, getJson, request } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 
-/** `GET path` with a Host header of our choosing (fetch does not let a caller set it). */
-async function getWithHost(app: TestApp, path: string, host: string): Promise<unknown> {
-  const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    get({ host: '127.0.0.1', port: app.port, path, headers: { Host: host } }, resolve).on('error', reject);
-  });
-  let body = '';
-  for await (const chunk of res) body += String(chunk);
-  assert.equal(res.statusCode, 200, body);
-  return JSON.parse(body);
+/** `GET path` with a Host header of our choosing. */
+function getWithHost(app: TestApp, path: string, host: string): Promise<unknown> {
+  return getJson(app, path, { Host: host });
 }
 
 async function discover(app: TestApp, path = '/available'): Promise<unknown> {
-  const answer = await request(app, 'GET', path);
+  const answer = await call(app, 'GET', path);
   assert.equal(answer.status, 200, answer.text);
   assert.match(answer.contentType, /application\/json/);
   return answer.json;
@@ -49,8 +42,8 @@ describe('hatsu discovery', () => {
       const expected = { port: app.port, url: `ws://127.0.0.1:${app.port}/hatsu` };
       assert.deepEqual(await discover(app, '/available'), expected);
       assert.deepEqual(await discover(app, '/port'), expected);
-      const res = await fetch(`${app.http}/available`);
-      assert.equal(res.headers.get('cache-control'), 'no-store');
+      const res = await request(app.http).get('/available');
+      assert.equal(res.headers['cache-control'], 'no-store');
     });
 
     it('takes the host name from the Host header, and ignores one that is not a host name', async () => {
@@ -79,7 +72,7 @@ describe('hatsu discovery', () => {
     assert.deepEqual(await discover(app, '/port'), { port: 8443, url: 'ws://gw.example.com:8443/base/hatsu' });
   });
 
-  it('HATSU_PORT is the advertised port, and any path there is hatsu (the seed connects with none)', async () => {
+  it('HATSU_PORT is the advertised port, and any path there is hatsu (the documented client connects with none)', async () => {
     const hatsuPort = await freePort();
     const app = await start({ HATSU_PORT: String(hatsuPort) });
     assert.deepEqual(await discover(app), { port: hatsuPort, url: `ws://127.0.0.1:${hatsuPort}/hatsu` });

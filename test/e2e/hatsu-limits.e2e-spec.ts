@@ -3,9 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import type { ClientOptions } from 'ws';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { admin, HatsuClient, putSession, putUser } from '../helpers/hatsu-client.js';
-import { expectUpgradeRejected } from '../helpers/ws-client.js';
+import { HatsuClient, putSession, putUser } from '../helpers/hatsu-client.js';
+import { admin } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { expectUpgradeRejected } from '../helpers/ws-client.js';
 
 describe('hatsu limits: identify timeout, keepalive, frame size, HATSU_MAX_SESSIONS', () => {
   let app: TestApp;

@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { Engine } from '../../src/core/engine/engine.js';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { connectHatsu, putGuild, putSession, putUser, type HatsuClient } from '../helpers/hatsu-client.js';
+import { connectHatsu, newUser, putGuild, type HatsuClient } from '../helpers/hatsu-client.js';
+import { snowflake } from '../helpers/ids.js';
 
 const LIMIT = 3;
 const WINDOW_MS = 300;
@@ -11,16 +12,7 @@ const WINDOW_MS = 300;
 describe('hatsu PRESENCE budget: HATSU_PRESENCE_LIMIT per HATSU_PRESENCE_WINDOW_MS, the rest coalesced', () => {
   let app: TestApp;
   const clients: HatsuClient[] = [];
-  let nextId = 700;
-  const id = (): string => String(++nextId);
-
-  async function user(): Promise<{ userId: string; sessionId: string }> {
-    const userId = id();
-    await putUser(app, userId);
-    const sessionId = `presence-${userId}`;
-    await putSession(app, sessionId, userId);
-    return { userId, sessionId };
-  }
+  const user = (): Promise<{ userId: string; sessionId: string }> => newUser(app);
 
   async function connect(sessionId: string, options: Parameters<typeof connectHatsu>[2] = {}): Promise<HatsuClient> {
     const client = await connectHatsu(app, sessionId, options);
@@ -36,7 +28,7 @@ describe('hatsu PRESENCE budget: HATSU_PRESENCE_LIMIT per HATSU_PRESENCE_WINDOW_
   }> {
     const sender = await user();
     const watcher = await user();
-    const guild = id();
+    const guild = snowflake();
     await putGuild(app, guild, [sender.userId, watcher.userId]);
     const s = await connect(sender.sessionId, { guilds: 1 });
     const w = await connect(watcher.sessionId, { guilds: 1, encoding });

@@ -1,36 +1,29 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { HELLO_INFO } from '../../src/protocols/hatsu/hatsu.codec.js';
 import { HatsuModule } from '../../src/protocols/hatsu/hatsu.module.js';
-import { ULID_PATTERN, ulidTime } from '../../src/protocols/hatsu/ulid.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import {
-  admin,
   connectHatsu,
   dispatch,
   HatsuClient,
+  HELLO_INFO,
+  newUser,
   putGuild,
   putSession,
-  putUser,
+  ULID,
+  ulidTime,
   type HatsuMessage,
 } from '../helpers/hatsu-client.js';
+import { admin } from '../helpers/http.js';
+import { snowflake } from '../helpers/ids.js';
 
 describe('hatsu gateway', () => {
   let app: TestApp;
   const clients: HatsuClient[] = [];
-  let nextId = 100;
-
-  /** A fresh snowflake for each user and guild, so tests never see each other's data. */
-  const id = (): string => String(++nextId);
 
   /** A user with a session id of its own. */
-  async function user(fields: Record<string, unknown> = {}): Promise<{ userId: string; sessionId: string }> {
-    const userId = id();
-    await putUser(app, userId, fields);
-    const sessionId = `session-${userId}-${Math.random().toString(36).slice(2)}`;
-    await putSession(app, sessionId, userId);
-    return { userId, sessionId };
-  }
+  const user = (fields: Record<string, unknown> = {}): Promise<{ userId: string; sessionId: string }> =>
+    newUser(app, { fields });
 
   async function open(path = '/hatsu'): Promise<HatsuClient> {
     const client = await HatsuClient.connect(app.ws(path));
@@ -96,8 +89,8 @@ describe('hatsu gateway', () => {
 
     it('sends HELLO, READY and one GUILD_INIT per guild the user is a member of, in join order', async () => {
       const { userId, sessionId } = await user({ username: 'vincent', flags: 4, extra: { nested: true } });
-      const other = id();
-      const [g1, g2, g3] = [id(), id(), id()];
+      const other = snowflake();
+      const [g1, g2, g3] = [snowflake(), snowflake(), snowflake()];
       await putGuild(app, g1, [userId, other], [{ id: '11', name: 'general', type: 2 }]);
       await putGuild(app, g2, [other]);
       await putGuild(
@@ -117,7 +110,7 @@ describe('hatsu gateway', () => {
       assert.deepEqual(Object.keys(hello).sort(), ['d', 'i', 's', 't']);
       assert.equal(hello.d, null);
       assert.equal(hello.i, HELLO_INFO);
-      assert.match(hello.s as string, ULID_PATTERN);
+      assert.match(hello.s as string, ULID);
       assert.ok(Math.abs(ulidTime(hello.s as string) - started) < 5000);
 
       assert.deepEqual(ready, {
@@ -162,7 +155,7 @@ describe('hatsu gateway', () => {
           },
         ],
       );
-      for (const init of inits) assert.match(init.s as string, ULID_PATTERN);
+      for (const init of inits) assert.match(init.s as string, ULID);
       assert.notEqual(inits[0]?.s, inits[1]?.s);
       // No third GUILD_INIT (g2) and no artificial delay before READY.
       await client.expectNothingPending();
@@ -171,7 +164,7 @@ describe('hatsu gateway', () => {
 
     it('leaves out guilds the user was removed from, and reflects a later PUT of the guild', async () => {
       const { userId, sessionId } = await user();
-      const [g1, g2] = [id(), id()];
+      const [g1, g2] = [snowflake(), snowflake()];
       await putGuild(app, g1, [userId]);
       await putGuild(app, g2, [userId]);
       await putGuild(app, g1, []);
@@ -255,7 +248,7 @@ describe('hatsu gateway', () => {
       const ua = await user();
       const ub = await user();
       const uo = await user();
-      const guild = id();
+      const guild = snowflake();
       await putGuild(app, guild, [ua.userId, ub.userId]);
       const a = await connect(ua.sessionId, { guilds: 1 });
       const a2 = await connect(ua.sessionId, { guilds: 1 });
@@ -298,7 +291,7 @@ describe('hatsu gateway', () => {
 
     it('reports 0 sessions for a guild or user with nobody connected', async () => {
       const lonely = await user();
-      const guild = id();
+      const guild = snowflake();
       await putGuild(app, guild, [lonely.userId]);
       assert.equal(await dispatch(app, { t: 'GUILD_DELETE', d: null, to: { guild_id: guild } }), 0);
       assert.equal(await dispatch(app, { t: 'GUILD_DELETE', d: null, to: { user_id: lonely.userId } }), 0);
@@ -336,7 +329,7 @@ describe('hatsu gateway', () => {
       const watcher = await user();
       const quiet = await user();
       const stranger = await user();
-      const [g1, g2] = [id(), id()];
+      const [g1, g2] = [snowflake(), snowflake()];
       await putGuild(app, g1, [sender.userId, watcher.userId]);
       await putGuild(app, g2, [sender.userId, quiet.userId, watcher.userId]);
       const s = await connect(sender.sessionId, { guilds: 2 });
@@ -391,7 +384,7 @@ describe('hatsu gateway', () => {
     it('counts every presence dispatch exactly (guild, user, everyone), leaving out presences false', async () => {
       const open1 = await user();
       const quiet = await user();
-      const guild = id();
+      const guild = snowflake();
       await putGuild(app, guild, [open1.userId, quiet.userId]);
       const plain = await connect(open1.sessionId, { guilds: 1 });
       const packed = await connect(open1.sessionId, { guilds: 1, encoding: 'zlib' });
@@ -422,7 +415,7 @@ describe('hatsu gateway', () => {
     it('ignores a PRESENCE whose type is not 1 to 4 or whose fields have the wrong type', async () => {
       const sender = await user();
       const watcher = await user();
-      const guild = id();
+      const guild = snowflake();
       await putGuild(app, guild, [sender.userId, watcher.userId]);
       const s = await connect(sender.sessionId, { guilds: 1 });
       const w = await connect(watcher.sessionId, { guilds: 1 });
@@ -450,7 +443,7 @@ describe('hatsu gateway', () => {
   describe('zlib', () => {
     it('sends every message as one binary message a single inflate context reads, large ones included', async () => {
       const { userId, sessionId } = await user();
-      const guild = id();
+      const guild = snowflake();
       await putGuild(app, guild, [userId]);
       const client = await open();
       client.identify(sessionId, { encoding: 'zlib' });
@@ -494,7 +487,7 @@ describe('hatsu gateway', () => {
 
     it('compresses ACKs and presence updates too, in order with events', async () => {
       const { userId, sessionId } = await user();
-      const guild = id();
+      const guild = snowflake();
       await putGuild(app, guild, [userId]);
       const client = await connectHatsu(app, sessionId, { encoding: 'zlib', guilds: 1 });
       clients.push(client);

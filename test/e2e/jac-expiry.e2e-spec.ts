@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import request from 'supertest';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { issue } from '../helpers/jac-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
@@ -13,12 +13,7 @@ describe('jac: a token that expires while connected', () => {
   after(() => app.close());
 
   it('stops authorising publishes and auth walkers, while the socket keeps its root', async () => {
-    const issued = await request(app.http)
-      .post('/admin/jac/tokens')
-      .set(adminAuth)
-      .send({ expires_in_s: 1 })
-      .expect(201);
-    const { token, root_id: rootId } = issued.body as { token: string; root_id: string };
+    const { token, root_id: rootId } = await issue(app, { expires_in_s: 1 });
     const client = await WsTestClient.connect(app.ws('/websocket?channel_id=expiry'), {
       headers: { Authorization: `Bearer ${token}` },
     });

@@ -1,26 +1,28 @@
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Injectable, Module } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsInt, IsString, Min, ValidateNested } from 'class-validator';
-import request from 'supertest';
 import type { ClientOptions } from 'ws';
 import { JacModule } from '../../src/protocols/jac/jac.module.js';
 import { Walker } from '../../src/protocols/jac/walkers/walker.decorator.js';
 import type { WalkerRun } from '../../src/protocols/jac/walkers/walker-run.js';
-import { adminAuth, JWT_SECRET, startApp, type TestApp } from '../helpers/app.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { request, STACK_FRAME, type HttpResponse } from '../helpers/http.js';
+import {
+  issue as issueThroughApi,
+  JAC_ID,
+  PUBLIC_ROOT,
+  signJwt as makeJwt,
+  type ConnectionData,
+} from '../helpers/jac-client.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
 // ---- constants -------------------------------------------------------------------------
 
-const PUBLIC_ROOT = 'n::000000000000000000000001';
-const JAC_ID = /^\d+:[0-9a-f]{32}$/;
 const ROOT_ID = /^n::[0-9a-f]{24}$/;
-/** A stack frame as V8 prints one, or a source position: neither may reach a client. */
-const STACK_FRAME = /\bat \S+ \(|\n\s+at |\.[cm]?[jt]s:\d+(?::\d+)?/;
-/** The chat message of the seed's end-to-end example walkers. */
+/** The chat message the shipped example walkers (`examples/chat.walkers.ts`) send. */
 const CHAT = JSON.stringify({ type: 'chat', data: { message: 'string' } });
 /** Text only the test walker's exception carries; a reply containing it leaked internals. */
 const WALKER_SECRET = 'db password hunter2';
@@ -88,12 +90,6 @@ class TestWalkers {
 class TestWalkersModule {}
 
 // ---- helpers ----------------------------------------------------------------------------
-
-interface ConnectionData {
-  client_id: string;
-  root_id: string;
-  channel_id: string;
-}
 
 interface ConnectionEvent {
   type: 'connection';
@@ -188,25 +184,23 @@ async function connect(app: TestApp, opts: ConnectOptions = {}): Promise<Jac> {
   return { c, info: event.data };
 }
 
+/** `POST /admin/jac/tokens`, keeping the token among the secrets no frame may contain. */
 async function issue(app: TestApp, body: Record<string, unknown> = {}): Promise<Issued> {
-  const res = await request(app.http).post('/admin/jac/tokens').set(adminAuth).send(body).expect(201);
-  const issued = res.body as Issued;
+  const issued = await issueThroughApi(app, body);
   secrets.add(issued.token);
   return issued;
 }
 
-/** An HS256 JWT made here, independently of the product's signer. */
-function signJwt(claims: Record<string, unknown>, secret = JWT_SECRET): string {
-  const part = (value: unknown): string => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
-  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
-  const token = `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+/** `signJwt`, keeping the token among the secrets no frame may contain. */
+function signJwt(claims: Record<string, unknown>, secret?: string): string {
+  const token = makeJwt(claims, secret);
   secrets.add(token);
   return token;
 }
 
 const nowS = (): number => Math.floor(Date.now() / 1000);
 
-function assertHttpClean(res: request.Response): void {
+function assertHttpClean(res: HttpResponse): void {
   assertClean(res.text);
   assert.match(String(res.headers['content-type']), /application\/json/);
 }

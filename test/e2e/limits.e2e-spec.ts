@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import request from 'supertest';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { createToken } from '../helpers/felix-client.js';
+import { PUBLIC_ROOT } from '../helpers/jac-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
 
@@ -65,8 +66,7 @@ describe('upgrade limits', () => {
     after(() => app.close());
 
     it('refuses an address with 429 after too many bad tokens, across protocols, and only that address', async () => {
-      const created = await request(app.http).post('/admin/felix/tokens').set(adminAuth).send({}).expect(201);
-      const good = (created.body as { token: string }).token;
+      const good = (await createToken(app)).token;
       // Felix: a refused token is a failure (403).
       for (let i = 0; i < 2; i++) {
         const refused = await expectUpgradeRejected(app.ws('/felix'), { headers: { Authorization: 'not-a-token' } });
@@ -74,7 +74,7 @@ describe('upgrade limits', () => {
       }
       // jac: a bad bearer token still connects as public, but counts.
       const jac = await WsTestClient.connect(app.ws('/websocket'), { headers: { Authorization: 'Bearer forged' } });
-      assert.equal((await jac.next<{ data: { root_id: string } }>()).data.root_id, 'n::000000000000000000000001');
+      assert.equal((await jac.next<{ data: { root_id: string } }>()).data.root_id, PUBLIC_ROOT);
       await jac.close();
       // The budget is spent: even a valid credential is refused, on every protocol.
       const felix = await expectUpgradeRejected(app.ws('/felix'), { headers: { Authorization: good } });

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { adminAuth, startApp, type TestApp } from '../helpers/app.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { FatesClient, newBot, postEvent, V2_PATH } from '../helpers/fates-client.js';
 import { createToken } from '../helpers/felix-client.js';
 import { connectHatsu, putSession, putUser } from '../helpers/hatsu-client.js';
-import { connectJac, issueToken, request } from '../helpers/jac-client.js';
+import { admin, call, request } from '../helpers/http.js';
+import { connectJac, issueToken } from '../helpers/jac-client.js';
 import { freePort } from '../helpers/ports.js';
 import {
   metricValue as value,
@@ -13,7 +15,6 @@ import {
 } from '../helpers/prom-text.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
-import { FatesClient, newBot, postEvent, V2_PATH } from './fates-helpers.js';
 
 const PROTOCOLS = ['jac', 'fates-v2', 'fates-flamepaw', 'felix', 'hatsu'];
 
@@ -188,7 +189,7 @@ describe('GET /metrics', () => {
   });
 
   it('is described in the OpenAPI document, with its own bearer scheme', async () => {
-    const answer = await request(app, 'GET', '/admin/openapi.json', { headers: adminAuth });
+    const answer = await admin(app, 'GET', '/admin/openapi.json');
     const doc = answer.json as {
       paths: Record<string, { get?: { security?: unknown[] } }>;
       components: { securitySchemes: Record<string, unknown> };
@@ -231,14 +232,14 @@ describe('/metrics access', () => {
         { Authorization: secret },
       ];
       for (const headers of attempts) {
-        const answer = await fetch(`${app.http}/metrics`, { headers });
+        const answer = await request(app.http).get('/metrics').set(headers);
         assert.equal(answer.status, 401);
-        assert.equal(answer.headers.get('www-authenticate'), 'Bearer');
-        assert.ok(!(await answer.text()).includes(secret));
+        assert.equal(answer.headers['www-authenticate'], 'Bearer');
+        assert.ok(!answer.text.includes(secret));
       }
       await scrape(app, { Authorization: `Bearer ${secret}` });
       // The admin token is not the metrics token.
-      assert.equal((await request(app, 'GET', '/metrics', { headers: adminAuth })).status, 401);
+      assert.equal((await admin(app, 'GET', '/metrics')).status, 401);
     } finally {
       await app.close();
     }
@@ -248,25 +249,25 @@ describe('/metrics access', () => {
     const port = await freePort();
     const app = await startApp({ METRICS_PORT: String(port), METRICS_TOKEN: 'metrics-token-0123456789' });
     try {
-      assert.equal((await request(app, 'GET', '/metrics')).status, 404);
+      assert.equal((await call(app, 'GET', '/metrics')).status, 404);
       const metrics = { http: `http://127.0.0.1:${port}` };
-      await waitFor(async () => (await request(metrics, 'GET', '/metrics')).status === 401, {
+      await waitFor(async () => (await call(metrics, 'GET', '/metrics')).status === 401, {
         what: 'the metrics port',
       });
       const families = await scrape(metrics, { Authorization: 'Bearer metrics-token-0123456789' });
       assert.equal(value(families, 'gatehouse_connections', { protocol: 'jac' }), 0);
-      assert.equal((await request(metrics, 'GET', '/health/live')).status, 404);
+      assert.equal((await call(metrics, 'GET', '/health/live')).status, 404);
     } finally {
       await app.close();
     }
     // The port is given back at shutdown.
-    await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`));
+    await assert.rejects(request(`http://127.0.0.1:${port}`).get('/metrics'));
   });
 
   it('is absent with METRICS_ENABLED=false', async () => {
     const app = await startApp({ METRICS_ENABLED: 'false' });
     try {
-      assert.equal((await request(app, 'GET', '/metrics')).status, 404);
+      assert.equal((await call(app, 'GET', '/metrics')).status, 404);
     } finally {
       await app.close();
     }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { get, type IncomingMessage } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { createToken } from '../helpers/felix-client.js';
+import { getJson } from '../helpers/http.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
 
 /** Every test client comes from 127.0.0.1: as the load balancer would, when it is trusted. */
@@ -28,17 +28,6 @@ describe('behind a proxy (TRUST_PROXY)', () => {
     const headers: Record<string, string> = { Authorization: 'not-a-registered-token' };
     if (forwardedFor !== undefined) headers['X-Forwarded-For'] = forwardedFor;
     return (await expectUpgradeRejected(app.ws('/felix'), { headers })).status;
-  }
-
-  /** `GET path` with headers fetch will not set (Host). */
-  async function getJson(app: TestApp, path: string, headers: Record<string, string>): Promise<unknown> {
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      get({ host: LOOPBACK, port: app.port, path, headers }, resolve).on('error', reject);
-    });
-    let body = '';
-    for await (const chunk of res) body += String(chunk);
-    assert.equal(res.statusCode, 200, body);
-    return JSON.parse(body);
   }
 
   it('throttles failed authentications per forwarded client, not per proxy', async () => {

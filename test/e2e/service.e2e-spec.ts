@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { ADMIN_TOKEN, adminAuth, JWT_SECRET } from '../helpers/app.js';
+import { ADMIN_TOKEN, JWT_SECRET } from '../helpers/app.js';
+import { newBot, V2_PATH } from '../helpers/fates-client.js';
 import { createToken } from '../helpers/felix-client.js';
-import { spawnGateway } from '../helpers/gateway-process.js';
+import { runProcess, spawnGateway, type RunningProcess } from '../helpers/gateway-process.js';
 import { putSession, putUser } from '../helpers/hatsu-client.js';
-import { issueToken, request } from '../helpers/jac-client.js';
+import { admin, call } from '../helpers/http.js';
+import { issueToken } from '../helpers/jac-client.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { WsTestClient } from '../helpers/ws-client.js';
-import { newBot, V2_PATH } from './fates-helpers.js';
 
 /** The checkout (the test runner runs from it): where `npm start` runs, as a user runs it. */
 const ROOT = process.cwd();
@@ -20,27 +20,11 @@ const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
 type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
-interface Run {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function run(command: string, args: string[], env: Record<string, string>): Run {
-  const child = spawn(command, args, {
+function run(command: string, args: string[], env: Record<string, string>): RunningProcess {
+  return runProcess(command, args, {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 function logLines(text: string): LogLine[] {
@@ -103,15 +87,14 @@ describe('npm start as a service', () => {
 
       // One client of every protocol.
       const app = { http: `http://127.0.0.1:${port}`, ws: (path: string) => `ws://127.0.0.1:${port}${path}` };
-      const testApp = { ...app, port, app: null as never, close: () => Promise.resolve() };
       const jac = await WsTestClient.connect(app.ws('/websocket'));
-      const bot = await newBot(testApp);
+      const bot = await newBot(app);
       const fates = await WsTestClient.connect(app.ws(V2_PATH));
       fates.send({ id: bot.id, token: bot.token });
-      const felixToken = await createToken(testApp);
+      const felixToken = await createToken(app);
       const felix = await WsTestClient.connect(app.ws('/felix'), { headers: { Authorization: felixToken.token } });
-      await putUser(testApp, '77', {});
-      await putSession(testApp, 'service-session', '77');
+      await putUser(app, '77', {});
+      await putSession(app, 'service-session', '77');
       const hatsu = await WsTestClient.connect(app.ws('/hatsu'));
       hatsu.send({ session_id: 'service-session' });
       for (const client of [jac, fates, hatsu]) await client.next();
@@ -226,21 +209,18 @@ describe('logs an operator can use', () => {
   it('writes a line per HTTP request, per admin write and, at debug, per connection; never a secret', async () => {
     const gw = await spawnGateway({ LOG_LEVEL: 'debug', ADMIN_TOKEN, TRUST_PROXY: '127.0.0.1' });
     try {
-      const token = await issueToken({ ...gw, port: gw.port, app: null as never, close: () => Promise.resolve() });
+      const token = await issueToken(gw);
       const session = 'a-secret-session-id';
       const sessionPath = `/admin/hatsu/sessions/${session}`;
+      assert.equal((await admin(gw, 'PUT', '/admin/hatsu/users/5', { username: 'u' })).status, 204);
+      assert.equal((await admin(gw, 'PUT', sessionPath, { user_id: '5' })).status, 204);
       assert.equal(
-        (await request(gw, 'PUT', '/admin/hatsu/users/5', { headers: adminAuth, body: { username: 'u' } })).status,
-        204,
-      );
-      assert.equal((await request(gw, 'PUT', sessionPath, { headers: adminAuth, body: { user_id: '5' } })).status, 204);
-      assert.equal(
-        (await request(gw, 'GET', '/admin/connections', { headers: { Authorization: 'Bearer nope' } })).status,
+        (await call(gw, 'GET', '/admin/connections', { headers: { Authorization: 'Bearer nope' } })).status,
         401,
       );
-      assert.equal((await request(gw, 'GET', '/no/such/route?token=q')).status, 404);
+      assert.equal((await call(gw, 'GET', '/no/such/route?token=q')).status, 404);
       assert.equal(
-        (await request(gw, 'GET', '/health/ready', { headers: { 'X-Forwarded-For': '198.51.100.4' } })).status,
+        (await call(gw, 'GET', '/health/ready', { headers: { 'X-Forwarded-For': '198.51.100.4' } })).status,
         200,
       );
       const ws = await WsTestClient.connect(gw.ws('/websocket'), {

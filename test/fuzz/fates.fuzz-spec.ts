@@ -1,10 +1,10 @@
-// Seeded fuzzing of Fates on all four paths, both eras (issue 6). Identify frames go to fresh
-// sockets, one each: a control payload with exactly the five keys, then 4004, as
+// Seeded fuzzing of Fates on all four paths, both eras. Identify frames go to fresh sockets,
+// one each: a control payload with exactly the five keys, then 4004, as
 // docs/protocols/fates.md's validation table says, or `ready`. Frames after identify are only
 // counted: a ping behind each proves the socket read it and stayed open with nothing sent.
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { FatesClient, FLAMEPAW_PATH, postEvent, setToken, V2_PATH, vote } from '../e2e/fates-helpers.js';
+import { FatesClient, FLAMEPAW_PATH, postEvent, setToken, US, V2_PATH, vote } from '../helpers/fates-client.js';
 import { FUZZ_ENV, fuzzSuite, type FuzzSuite } from './fuzz-env.js';
 import {
   frameAt,
@@ -151,7 +151,7 @@ const CONTROL_KEYS = 'code,detail,ts,requests_remaining,control';
 /** A control payload: exactly the five keys in order, one per frame, no \x1f, ts now in whole seconds. */
 function control(message: Message): Record<string, unknown> | null {
   const body = message.json;
-  if (message.binary || message.text.includes('\x1f') || !isObject(body)) return null;
+  if (message.binary || message.text.includes(US) || !isObject(body)) return null;
   if (Object.keys(body).join() !== CONTROL_KEYS || body['control'] !== true) return null;
   if (typeof body['code'] !== 'string' || typeof body['detail'] !== 'string') return null;
   if (!Number.isInteger(body['ts']) || Math.abs((body['ts'] as number) - Date.now() / 1000) > 60) return null;

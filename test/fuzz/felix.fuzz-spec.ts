@@ -1,10 +1,9 @@
-// Seeded fuzzing of Felix on /felix (issue 6). docs/protocols/felix.md: a heartbeat (code
+// Seeded fuzzing of Felix on /felix. docs/protocols/felix.md: a heartbeat (code
 // 20001) is answered 10001 at once; everything else is ignored, never answered; only
 // transport limits close the socket.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adminAuth } from '../helpers/app.js';
-import { request } from '../helpers/jac-client.js';
+import { createToken, putDocument } from '../helpers/felix-client.js';
 import { UpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
 import { FUZZ_MAX_PAYLOAD, fuzzSuite } from './fuzz-env.js';
 import {
@@ -40,18 +39,19 @@ const TOKEN = ['F'.repeat(25), ...Array.from({ length: 9 }, (_, i) => `z${i}`.pa
   '.',
 );
 
-const snowflake = (n: number): string => String(100000000000000000n + BigInt(n));
+/** The `n`th of a fixed list of snowflakes: a frame's ids depend on its index alone. */
+const nthSnowflake = (n: number): string => String(100000000000000000n + BigInt(n));
 
 function felixModel(): ProtocolModel {
-  const few = Array.from({ length: 3 }, (_, i) => snowflake(i));
-  const atLimit = Array.from({ length: 1000 }, (_, i) => snowflake(i));
-  const pastLimit = [...atLimit, snowflake(1000)];
+  const few = Array.from({ length: 3 }, (_, i) => nthSnowflake(i));
+  const atLimit = Array.from({ length: 1000 }, (_, i) => nthSnowflake(i));
+  const pastLimit = [...atLimit, nthSnowflake(1000)];
   const list = (rng: ReturnType<typeof rngFor>): JV =>
     rng.pick<JV>([
       [],
-      [snowflake(1)],
+      [nthSnowflake(1)],
       few,
-      [snowflake(1), snowflake(1)],
+      [nthSnowflake(1), nthSnowflake(1)],
       ['0'],
       ['1'.repeat(20)],
       ['1'.repeat(21)],
@@ -108,7 +108,7 @@ function felixModel(): ProtocolModel {
             Obj.of({ users: list(rng) }),
             Obj.of({ guilds: list(rng), users: list(rng), extra: 1 }),
             new Obj([
-              ['__proto__', Obj.of({ users: [snowflake(2)], guilds: [] })],
+              ['__proto__', Obj.of({ users: [nthSnowflake(2)], guilds: [] })],
               ['users', []],
               ['guilds', []],
             ]),
@@ -181,8 +181,7 @@ describe('fuzz: Felix (/felix)', () => {
   const model = felixModel();
   const fuzz = fuzzSuite('felix', {
     prepare: async (app, scanner) => {
-      const created = await request(app, 'POST', '/admin/felix/tokens', { headers: adminAuth, body: { token: TOKEN } });
-      assert.equal(created.status, 201, created.text);
+      await createToken(app, { token: TOKEN });
       scanner.addSecret(TOKEN);
     },
   });
@@ -253,11 +252,7 @@ describe('fuzz: Felix (/felix)', () => {
     client.send({ code: 20002, data: { users: [], guilds: ['328842643746324481'] } });
     client.send({ code: 20001 });
     assert.equal((await client.next<{ code: number }>()).code, 10001);
-    const put = await request(app, 'PUT', '/admin/felix/guilds/328842643746324481', {
-      headers: adminAuth,
-      body: { id: '328842643746324481', after: 'fuzz' },
-    });
-    assert.equal(put.status, 204, put.text);
+    await putDocument(app, 'guilds', '328842643746324481', { id: '328842643746324481', after: 'fuzz' });
     assert.deepEqual(await client.next(), {
       code: 10002,
       name: 'GDB Update',

@@ -3,10 +3,10 @@
 // process is up, healthy clients are served, every fuzz socket is gone, the heap came back)
 // and the printed counts. Each protocol's spec brings only its frame model and oracle.
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { after, before, it } from 'node:test';
-import { ADMIN_TOKEN, adminAuth, JWT_SECRET, startApp, type TestApp } from '../helpers/app.js';
-import { request } from '../helpers/jac-client.js';
+import { ADMIN_TOKEN, JWT_SECRET, startApp, type TestApp } from '../helpers/app.js';
+import { admin, call } from '../helpers/http.js';
+import { signJwt } from '../helpers/jac-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { fuzzFrameCount, fuzzSeed } from './generate.js';
 import { FuzzSocket, FuzzStats, HEAP_GROWTH_LIMIT, heapUsedAfterGc, mb, runLanes, Scanner } from './harness.js';
@@ -47,16 +47,12 @@ function addCommonSecrets(scanner: Scanner): void {
 
 /** A jac token signed as the gateway signs them (HS256, `root_id`), fixed so runs are reproducible. */
 export function signJacToken(rootId: string): string {
-  const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
-  const header = b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-  const payload = b64(JSON.stringify({ root_id: rootId, iat: 1_700_000_000, exp: 4_102_444_800 }));
-  const signature = createHmac('sha256', JWT_SECRET).update(`${header}.${payload}`).digest('base64url');
-  return `${header}.${payload}.${signature}`;
+  return signJwt({ root_id: rootId, iat: 1_700_000_000, exp: 4_102_444_800 });
 }
 
 /** `/health/live` answers 200: the process survived. */
 async function assertLive(app: TestApp): Promise<void> {
-  const live = await request(app, 'GET', '/health/live');
+  const live = await call(app, 'GET', '/health/live');
   assert.equal(live.status, 200, live.text);
 }
 
@@ -64,7 +60,7 @@ async function assertLive(app: TestApp): Promise<void> {
 async function assertNoConnectionsLeft(app: TestApp): Promise<void> {
   await waitFor(
     async () => {
-      const answer = await request(app, 'GET', '/admin/connections', { headers: adminAuth });
+      const answer = await admin(app, 'GET', '/admin/connections');
       return (answer.json as { total?: number } | undefined)?.total === 0;
     },
     { timeoutMs: 10_000, intervalMs: 50, what: 'GET /admin/connections total to return to 0' },

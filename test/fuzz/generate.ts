@@ -1,4 +1,4 @@
-// Seeded frame generator for the fuzz suites (issue 6, "Hostile input, every protocol").
+// Seeded frame generator for the fuzz suites: hostile input, for every protocol.
 //
 // Every frame is a pure function of (seed, protocol, index): `frameAt` builds frame #i with
 // its own PRNG, so a failure is reproduced by the seed and the index alone, whatever order

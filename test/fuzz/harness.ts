@@ -580,7 +580,7 @@ export function heapUsedAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** The generous bound on heap growth across a fuzz run (SPEC: "returns near where it started"). */
+/** The generous bound on heap growth across a fuzz run: the heap must come back near where it started. */
 export const HEAP_GROWTH_LIMIT = 50 * 1024 * 1024;
 
 export function mb(bytes: number): string {

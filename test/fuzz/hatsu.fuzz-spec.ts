@@ -1,10 +1,10 @@
-// Seeded fuzzing of hatsu on /hatsu (issue 6): identify frames on fresh sockets, event frames on
+// Seeded fuzzing of hatsu on /hatsu: identify frames on fresh sockets, event frames on
 // identified json and zlib sessions (some sent before READY, which queues them). Every close
 // code, reason and message is checked against docs/protocols/hatsu.md.
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import { constants, createInflate, type Inflate } from 'node:zlib';
-import { connectHatsu, dispatch, putGuild, putSession, putUser } from '../helpers/hatsu-client.js';
+import { connectHatsu, dispatch, HELLO_INFO, putGuild, putSession, putUser, ULID } from '../helpers/hatsu-client.js';
 import { FUZZ_MAX_PAYLOAD, fuzzSuite } from './fuzz-env.js';
 import {
   frameAt,
@@ -43,8 +43,6 @@ const LIMIT = FUZZ_MAX_PAYLOAD;
 /** docs/protocols/hatsu.md: JSON nested deeper than this is not a valid payload. */
 const MAX_DEPTH = 512;
 const MAX_TEXT = 1024;
-const HELLO_INFO =
-  'Sent once we have verified your session_id, the data given will be null. please wait for the READY event before continuing--with any requests.';
 
 const CLOSE = {
   invalidPayload: [4002, 'Invalid Payload Type'],
@@ -233,8 +231,6 @@ interface SessionState {
   encoding: Encoding;
   presences: boolean;
 }
-
-const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
 function framed(message: Message, encoding: Encoding): boolean {
   return message.binary === (encoding === 'zlib') && isObject(message.json);

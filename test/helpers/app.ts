@@ -2,6 +2,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AddressInfo } from 'node:net';
 import { createGatehouse } from '../../src/app.js';
 import type { AppModuleOptions } from '../../src/app.module.js';
+import { Engine } from '../../src/core/engine/engine.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const JWT_SECRET = 'test-jwt-secret-0123456789abcdef';
@@ -30,6 +31,9 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** Anything with an HTTP base and a WebSocket URL builder: a `TestApp`, or a `GatewayProcess`. */
+export type Gateway = Pick<TestApp, 'http' | 'ws'>;
+
 /** Starts the real application on an ephemeral port. */
 export async function startApp(
   env: Record<string, string | undefined> = {},
@@ -49,3 +53,8 @@ export async function startApp(
 }
 
 export const adminAuth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+
+/** The instance id an app's bus publishes under (what the cluster view lists as `instance`). */
+export function instanceId(app: TestApp): string {
+  return app.app.get(Engine).bus.instanceId;
+}

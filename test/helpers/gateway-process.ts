@@ -1,15 +1,45 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ADMIN_TOKEN, JWT_SECRET, type TestApp } from './app.js';
-import { request } from './jac-client.js';
+import { ADMIN_TOKEN, JWT_SECRET, type Gateway } from './app.js';
+import { call } from './http.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
-export interface GatewayProcess extends Pick<TestApp, 'http' | 'ws'> {
+/** A child process whose output the test reads as it comes. */
+export interface RunningProcess {
   child: ChildProcess;
-  port: number;
-  /** Everything the process wrote to stdout and stderr (its JSON log lines). */
+  stdout(): string;
+  stderr(): string;
+  /** Everything it wrote to stdout and stderr, in the order it came. */
   output(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns `command` with `env` (nothing else is inherited unless given), in `cwd`, keeping its output. */
+export function runProcess(
+  command: string,
+  args: string[],
+  { env, cwd }: { env: NodeJS.ProcessEnv; cwd?: string },
+): RunningProcess {
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    output += chunk.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr, output: () => output, exited };
+}
+
+export interface GatewayProcess extends Gateway, RunningProcess {
+  port: number;
 }
 
 /**
@@ -19,7 +49,7 @@ export interface GatewayProcess extends Pick<TestApp, 'http' | 'ws'> {
 export async function spawnGateway(env: Record<string, string>): Promise<GatewayProcess> {
   const port = await freePort();
   const main = new URL('../../src/main.js', import.meta.url);
-  const child = spawn(process.execPath, [main.pathname], {
+  const running = runProcess(process.execPath, [main.pathname], {
     env: {
       ...process.env,
       PORT: String(port),
@@ -30,20 +60,15 @@ export async function spawnGateway(env: Record<string, string>): Promise<Gateway
       AUTH_FAILURE_LIMIT: '0',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
+  const { child } = running;
   const gw = { http: `http://127.0.0.1:${port}`, ws: (path: string) => `ws://127.0.0.1:${port}${path}` };
   try {
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}) at start-up: ${output}`);
-        return (await request(gw, 'GET', '/health/live', { timeoutMs: 1000 })).status === 200;
+        if (child.exitCode !== null)
+          throw new Error(`the gateway exited (${child.exitCode}) at start-up: ${running.output()}`);
+        return (await call(gw, 'GET', '/health/live', { timeoutMs: 1000 })).status === 200;
       },
       { timeoutMs: 20_000, intervalMs: 50, what: 'the gateway process to answer /health/live' },
     );
@@ -51,5 +76,5 @@ export async function spawnGateway(env: Record<string, string>): Promise<Gateway
     child.kill('SIGKILL');
     throw err;
   }
-  return { ...gw, child, port, output: () => output, exited };
+  return { ...gw, ...running, port };
 }

@@ -1,11 +1,29 @@
+// The hatsu protocol in tests: `HatsuClient` (JSON or zlib, read through one inflate context
+// as the protocol's documented client does), `openHatsu` (a light, bounded one for suites that
+// open hundreds) and the admin calls that provision users, guilds and sessions.
 import assert from 'node:assert/strict';
 import { constants, createInflate, type Inflate } from 'node:zlib';
 import type { ClientOptions } from 'ws';
-import { adminAuth, type TestApp } from './app.js';
-import { request, type HttpAnswer } from './jac-client.js';
-import { WsTestClient, type Closed } from './ws-client.js';
+import type { Gateway } from './app.js';
+import { admin } from './http.js';
+import { snowflake } from './ids.js';
+import { connectBounded, WsTestClient, type Closed, type WsTestClientOptions } from './ws-client.js';
 
 export type HatsuMessage = Record<string, unknown> & { t: string };
+
+/** HELLO's `i`, word for word as docs/protocols/hatsu.md gives it. */
+export const HELLO_INFO =
+  'Sent once we have verified your session_id, the data given will be null. please wait for the READY event before continuing--with any requests.';
+
+/** A ULID (HELLO's `s`, every message's `s`): 26 Crockford base-32 characters, 48 bits of time first. */
+export const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+
+/** The milliseconds a ULID's first 10 characters carry. */
+export function ulidTime(id: string): number {
+  let time = 0;
+  for (const char of id.slice(0, 10)) time = time * 32 + '0123456789ABCDEFGHJKMNPQRSTVWXYZ'.indexOf(char);
+  return time;
+}
 
 export interface IdentifyOptions {
   encoding?: 'json' | 'zlib';
@@ -15,8 +33,8 @@ export interface IdentifyOptions {
 const SYNC_FLUSH_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 /**
- * A hatsu client as the seed's would be: JSON text in; JSON text or, with `zlib`, binary
- * messages read through one inflate context for the whole connection.
+ * A hatsu client as the protocol's documented client is: JSON text in; JSON text or, with
+ * `zlib`, binary messages read through one inflate context for the whole connection.
  */
 export class HatsuClient {
   private inflate: Inflate | null = null;
@@ -106,10 +124,6 @@ export class HatsuClient {
 
 // ---- admin API ---------------------------------------------------------------------------
 
-export async function admin(app: TestApp, method: string, path: string, body?: unknown): Promise<HttpAnswer> {
-  return request(app, method, path, { headers: adminAuth, body });
-}
-
 /** A user as `PUT /admin/hatsu/users/:id` takes it: every field set, `fields` overriding. */
 export function userDocument(username: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -124,13 +138,17 @@ export function userDocument(username: string, fields: Record<string, unknown> =
   };
 }
 
-export async function putUser(app: TestApp, id: string, user: Record<string, unknown> = {}): Promise<void> {
+export async function putUser(
+  app: Pick<Gateway, 'http'>,
+  id: string,
+  user: Record<string, unknown> = {},
+): Promise<void> {
   const answer = await admin(app, 'PUT', `/admin/hatsu/users/${id}`, userDocument(`user-${id}`, user));
   assert.equal(answer.status, 204, answer.text);
 }
 
 export async function putGuild(
-  app: TestApp,
+  app: Pick<Gateway, 'http'>,
   id: string,
   members: string[],
   channels: Record<string, unknown>[] = [{ id: `${id}1`, name: 'general', type: 2 }],
@@ -143,7 +161,7 @@ export async function putGuild(
   assert.equal(answer.status, 204, answer.text);
 }
 
-export async function putSession(app: TestApp, sessionId: string, userId: string): Promise<void> {
+export async function putSession(app: Pick<Gateway, 'http'>, sessionId: string, userId: string): Promise<void> {
   const answer = await admin(app, 'PUT', `/admin/hatsu/sessions/${encodeURIComponent(sessionId)}`, {
     user_id: userId,
   });
@@ -151,7 +169,7 @@ export async function putSession(app: TestApp, sessionId: string, userId: string
 }
 
 /** `POST /admin/hatsu/dispatch`; resolves with the session count. */
-export async function dispatch(app: TestApp, body: Record<string, unknown>): Promise<number> {
+export async function dispatch(app: Pick<Gateway, 'http'>, body: Record<string, unknown>): Promise<number> {
   const answer = await admin(app, 'POST', '/admin/hatsu/dispatch', body);
   assert.equal(answer.status, 202, answer.text);
   return (answer.json as { sessions: number }).sessions;
@@ -159,7 +177,7 @@ export async function dispatch(app: TestApp, body: Record<string, unknown>): Pro
 
 /** Connects to `/hatsu`, identifies, and reads up to the last GUILD_INIT. */
 export async function connectHatsu(
-  app: TestApp,
+  app: Gateway,
   sessionId: string,
   options: IdentifyOptions & { guilds?: number } = {},
 ): Promise<HatsuClient> {
@@ -168,4 +186,62 @@ export async function connectHatsu(
   client.identify(sessionId, identify);
   await client.ready(guilds);
   return client;
+}
+
+/** A user and a session id for it. */
+export interface HatsuUser {
+  userId: string;
+  sessionId: string;
+}
+
+/** A user of its own, and a guild of its own it is a member of, with a session id for it. */
+export interface HatsuAccount extends HatsuUser {
+  guildId: string;
+}
+
+/**
+ * A user of its own (`fields` set on its document) with a session id of its own; the session
+ * is stored through `sessionOn` (another instance, say), `app` unless named.
+ */
+export async function newUser(
+  app: Pick<Gateway, 'http'>,
+  { fields = {}, sessionOn = app }: { fields?: Record<string, unknown>; sessionOn?: Pick<Gateway, 'http'> } = {},
+): Promise<HatsuUser> {
+  const userId = snowflake();
+  await putUser(app, userId, fields);
+  const sessionId = `session-${userId}`;
+  await putSession(sessionOn, sessionId, userId);
+  return { userId, sessionId };
+}
+
+/** `newUser`, and a guild of its own it is a member of (one text channel). */
+export async function hatsuAccount(gw: Pick<Gateway, 'http'>): Promise<HatsuAccount> {
+  const user = await newUser(gw);
+  const guildId = snowflake();
+  await putGuild(gw, guildId, [user.userId]);
+  return { ...user, guildId };
+}
+
+/**
+ * Opens a bounded hatsu socket (`connectBounded`), identifies and reads HELLO, READY and
+ * `guilds` GUILD_INITs (counted, not decoded, for zlib). Nothing is checked or kept past
+ * that, so a suite can open hundreds and stream what they receive.
+ */
+export async function openHatsu(
+  gw: Gateway,
+  sessionId: string,
+  {
+    encoding = 'json',
+    guilds = 1,
+    options = {},
+  }: { encoding?: 'json' | 'zlib'; guilds?: number; options?: WsTestClientOptions } = {},
+): Promise<WsTestClient> {
+  const peer = await connectBounded(gw.ws('/hatsu'), options);
+  peer.send({ session_id: sessionId, encoding });
+  const expected = ['HELLO', 'READY', ...Array<string>(guilds).fill('GUILD_INIT')];
+  for (const t of expected) {
+    const frame = (await peer.nextRaw()).data;
+    if (encoding === 'json') assert.equal((JSON.parse(frame.toString('utf8')) as { t: string }).t, t);
+  }
+  return peer;
 }

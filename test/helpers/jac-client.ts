@@ -1,7 +1,22 @@
+// The jac protocol in tests: its constants, the connection of a socket (`connectJac`, and
+// `openJac` through the bounded client), exactly-once checks and the admin calls.
 import assert from 'node:assert/strict';
-import { adminAuth, type TestApp } from './app.js';
-import { waitFor } from './wait.js';
-import { WsTestClient } from './ws-client.js';
+import { createHmac } from 'node:crypto';
+import { JWT_SECRET, type Gateway } from './app.js';
+import { expectStatus } from './http.js';
+import { connectBounded, WsTestClient, type WsTestClientOptions } from './ws-client.js';
+
+/** The root of every socket without a valid token. */
+export const PUBLIC_ROOT = 'n::000000000000000000000001';
+/** A client id or a generated channel id: `<seconds>:<32 hex digits>`. */
+export const JAC_ID = /^\d+:[0-9a-f]{32}$/;
+
+/** What a socket's connection event carries. */
+export interface ConnectionData {
+  client_id: string;
+  root_id: string;
+  channel_id: string;
+}
 
 /** A connected jac socket and what its connection event said. */
 export interface JacSocket {
@@ -16,92 +31,53 @@ export interface JacToken {
   rootId: string;
 }
 
-export interface HttpAnswer {
-  status: number;
-  text: string;
-  /** The body parsed as JSON, or undefined when it is not JSON. */
-  json: unknown;
-  contentType: string;
-  /** From the request to the whole body read. */
-  ms: number;
+/** An HS256 JWT with `claims`, made here, independently of the product's signer. */
+export function signJwt(claims: Record<string, unknown>, secret = JWT_SECRET): string {
+  const part = (value: unknown): string => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  return `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
 }
 
-/**
- * A plain HTTP request against a test app (or any `http` base); `body` is sent as JSON. With
- * `timeoutMs`, a server that does not answer in time fails the test instead of stalling it.
- */
-export async function request(
-  app: Pick<TestApp, 'http'>,
-  method: string,
-  path: string,
-  { body, headers = {}, timeoutMs }: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<HttpAnswer> {
-  const started = performance.now();
-  let res: Response;
-  try {
-    res = await fetch(app.http + path, {
-      method,
-      headers: { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs),
-    });
-  } catch (err) {
-    if (timeoutMs !== undefined && err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-      throw new Error(`${method} ${path} did not answer within ${timeoutMs} ms (a hang)`, { cause: err });
-    }
-    throw err;
-  }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return {
-    status: res.status,
-    text,
-    json,
-    contentType: res.headers.get('content-type') ?? '',
-    ms: performance.now() - started,
-  };
+/** `POST /admin/jac/tokens` with `body`, which must answer 201; the body as the API gives it. */
+export async function issue(
+  app: Pick<Gateway, 'http'>,
+  body: Record<string, unknown> = {},
+): Promise<{ token: string; root_id: string }> {
+  return (await expectStatus(app, 201, 'POST', '/admin/jac/tokens', body)).json as { token: string; root_id: string };
 }
 
 /** `POST /admin/jac/tokens`: a token for a new root (or `rootId`). */
-export async function issueToken(app: TestApp, rootId?: string): Promise<JacToken> {
-  const answer = await request(app, 'POST', '/admin/jac/tokens', {
-    headers: adminAuth,
-    body: rootId === undefined ? {} : { root_id: rootId },
-  });
-  assert.equal(answer.status, 201, answer.text);
-  const body = answer.json as { token: string; root_id: string };
+export async function issueToken(app: Pick<Gateway, 'http'>, rootId?: string): Promise<JacToken> {
+  const body = await issue(app, rootId === undefined ? {} : { root_id: rootId });
   return { token: body.token, rootId: body.root_id };
 }
 
-/** Opens `/websocket` (with a token and channel when given) and reads the connection event. */
+/**
+ * Opens `/websocket` (with a token and channel when given) and reads the connection event,
+ * whose root must be the token's.
+ */
 export async function connectJac(
-  app: TestApp,
-  { token, channel }: { token?: JacToken; channel?: string } = {},
+  app: Gateway,
+  { token, channel, options = {} }: { token?: JacToken; channel?: string; options?: WsTestClientOptions } = {},
+  connect: typeof WsTestClient.connect = (url, o) => WsTestClient.connect(url, o),
 ): Promise<JacSocket> {
   const query = channel === undefined ? '' : `?channel_id=${encodeURIComponent(channel)}`;
-  const ws = await WsTestClient.connect(app.ws(`/websocket${query}`), {
+  const ws = await connect(app.ws(`/websocket${query}`), {
+    ...options,
     headers: token ? { Authorization: `Bearer ${token.token}` } : {},
   });
-  const event = await ws.next<{ type: string; data: { client_id: string; root_id: string; channel_id: string } }>();
+  const event = await ws.next<{ type: string; data: ConnectionData }>();
   assert.equal(event.type, 'connection');
   if (token) assert.equal(event.data.root_id, token.rootId);
   return { ws, clientId: event.data.client_id, rootId: event.data.root_id, channelId: event.data.channel_id };
 }
 
-/** Polls `GET /health/ready` until it answers `status`. */
-export async function waitReady(app: TestApp, status: 200 | 503, timeoutMs = 8000): Promise<HttpAnswer> {
-  return waitFor(
-    async () => {
-      const answer = await request(app, 'GET', '/health/ready');
-      return answer.status === status ? answer : undefined;
-    },
-    { timeoutMs, intervalMs: 50, what: `/health/ready to answer ${status}` },
-  );
+/** `connectJac` through the bounded client (`connectBounded`), as the other protocols' `open*` functions. */
+export function openJac(
+  gw: Gateway,
+  options: { token?: JacToken; channel?: string; options?: WsTestClientOptions } = {},
+): Promise<JacSocket> {
+  return connectJac(gw, options, connectBounded);
 }
 
 /**

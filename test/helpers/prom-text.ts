@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { TestApp } from './app.js';
-import { request } from './jac-client.js';
+import type { Gateway } from './app.js';
+import { call } from './http.js';
 
 /**
  * A strict reader of Prometheus' text exposition format (version 0.0.4), for tests: every
@@ -216,10 +216,10 @@ function checkHistogram(family: Family): void {
 
 /** `GET /metrics` of an app (or any HTTP base), read strictly. */
 export async function scrapeMetrics(
-  app: Pick<TestApp, 'http'>,
+  app: Pick<Gateway, 'http'>,
   headers: Record<string, string> = {},
 ): Promise<Map<string, Family>> {
-  const answer = await request(app, 'GET', '/metrics', { headers });
+  const answer = await call(app, 'GET', '/metrics', { headers });
   assert.equal(answer.status, 200, answer.text);
   assert.match(answer.contentType, /^text\/plain; version=0\.0\.4/);
   return parsePrometheusText(answer.text);

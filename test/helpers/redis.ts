@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
 
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -38,6 +39,27 @@ export async function redisSuite(): Promise<{ skip: string | false }> {
 /** A key prefix of its own, so suites sharing one Redis never see each other's keys. */
 export function uniquePrefix(): string {
   return `test-${randomBytes(5).toString('hex')}:`;
+}
+
+/**
+ * Drops every pub/sub connection of the Redis at `url` (`CLIENT KILL TYPE pubsub`), as a
+ * network blip would: the subscribers reconnect by themselves. Resolves with how many went.
+ */
+export async function killSubscribers(url: string): Promise<number> {
+  const admin = new Redis(url);
+  try {
+    return Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** Waits until `count` instances under `prefix` listen on the bus channel, as `inspect` sees it. */
+export async function busSubscribers(inspect: Redis, prefix: string, count: number): Promise<void> {
+  await waitFor(
+    async () => ((await inspect.call('PUBSUB', 'NUMSUB', `${prefix}bus`)) as [string, number])[1] === count,
+    { what: `${count} instances to subscribe to the bus` },
+  );
 }
 
 export interface RedisProcessOptions {

@@ -186,6 +186,24 @@ export class UpgradeRejected extends Error {
   }
 }
 
+/** What `connectBounded` connects with. */
+const BOUNDED: WsTestClientOptions = {
+  perMessageDeflate: false,
+  handshakeTimeout: 10_000,
+  timeoutMs: 5000,
+  closeTimeoutMs: 2000,
+};
+
+/**
+ * A client bounded everywhere, for suites that open hundreds of clients against a server
+ * under stress: no compression, a handshake that never completes fails the test instead of
+ * stalling it, 5 s waits, and a close that terminates after 2 s. Rejects with
+ * `UpgradeRejected` when the upgrade is answered with a status.
+ */
+export function connectBounded(url: string, options: WsTestClientOptions = {}): Promise<WsTestClient> {
+  return WsTestClient.connect(url, { ...BOUNDED, ...options });
+}
+
 /** Resolves with the HTTP status the server refused the upgrade with; fails if it opened. */
 export async function expectUpgradeRejected(url: string, options: ClientOptions = {}): Promise<UpgradeRejected> {
   try {

@@ -4,19 +4,14 @@ import type { ClientOptions } from 'ws';
 import { ClientRegistry } from '../../src/core/registry/client-registry.js';
 import { Store } from '../../src/core/store/store.js';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { UpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
-import {
-  call,
-  connectPeer,
-  fatesBot,
-  felixToken,
-  figure,
-  hatsuAccount,
-  openFates,
-  openHatsu,
-  openJac,
-  snowflake,
-} from './support.js';
+import { newBot, openFates } from '../helpers/fates-client.js';
+import { createToken } from '../helpers/felix-client.js';
+import { hatsuAccount, openHatsu } from '../helpers/hatsu-client.js';
+import { admin } from '../helpers/http.js';
+import { snowflake } from '../helpers/ids.js';
+import { openJac } from '../helpers/jac-client.js';
+import { connectBounded, UpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
+import { figure } from './support.js';
 
 const LIMIT = 3;
 
@@ -61,14 +56,14 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
   }
 
   async function connectionsTotal(): Promise<number> {
-    const answer = await call(app, 'GET', '/admin/connections');
+    const answer = await admin(app, 'GET', '/admin/connections');
     assert.equal(answer.status, 200, answer.text);
     return (answer.json as { total: number }).total;
   }
 
   /** A Fates identify with a wrong token: `invalid_auth`, then 4004. */
   async function fatesFailure(address: string, bot: { id: string }): Promise<void> {
-    const peer = await connectPeer(app.ws('/api/ws'), from(address));
+    const peer = await connectBounded(app.ws('/api/ws'), from(address));
     assert.equal((await peer.next<{ code: string }>()).code, 'identity');
     peer.send({ id: bot.id, token: 'a-guessed-token' });
     assert.equal((await peer.next<{ code: string }>()).code, 'invalid_auth');
@@ -77,7 +72,7 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
 
   /** A hatsu identify with a session id nobody set: 4002 "Invalid authorization". */
   async function hatsuFailure(address: string): Promise<void> {
-    const peer = await connectPeer(app.ws('/hatsu'), from(address));
+    const peer = await connectBounded(app.ws('/hatsu'), from(address));
     peer.send({ session_id: `guessed-${snowflake()}` });
     assert.deepEqual(await peer.waitClose(), { code: 4002, reason: 'Invalid authorization' });
   }
@@ -92,7 +87,7 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
     const size = registry.size;
     const started = performance.now();
     for (const path of PATHS) {
-      const refused = await connectPeer(app.ws(path), { ...from(address), headers }).then(
+      const refused = await connectBounded(app.ws(path), { ...from(address), headers }).then(
         async (peer) => {
           await peer.close();
           return null;
@@ -110,10 +105,10 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
 
   it('Fates: each invalid_auth counts; past the limit the address gets 429 before any lookup', async () => {
     const address = '127.0.0.3';
-    const bot = await fatesBot(app);
+    const bot = await newBot(app);
     // A malformed identify guesses nothing and is not counted (docs/protocols/fates.md).
     for (let i = 0; i < LIMIT + 1; i++) {
-      const peer = await connectPeer(app.ws('/api/ws'), from(address));
+      const peer = await connectBounded(app.ws('/api/ws'), from(address));
       await peer.next();
       peer.send({ id: 'not-a-number', token: 'x' });
       assert.equal((await peer.next<{ code: string }>()).code, 'invalid_payload');
@@ -135,11 +130,11 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
 
   it('shares one budget across protocols: Fates, hatsu and Felix failures add up, and a valid token is refused too', async () => {
     const address = '127.0.0.5';
-    const bot = await fatesBot(app);
-    const felix = await felixToken(app);
+    const bot = await newBot(app);
+    const felix = await createToken(app);
     await fatesFailure(address, bot);
     await hatsuFailure(address);
-    const felixRefused = await connectPeer(app.ws('/felix'), {
+    const felixRefused = await connectBounded(app.ws('/felix'), {
       ...from(address),
       headers: { Authorization: 'not-a-token' },
     }).catch((err: unknown) => err);
@@ -148,6 +143,6 @@ describe('the failed-authentication throttle counts Fates and hatsu identify fai
     // Even Felix's valid token is refused at the upgrade now, without its lookup.
     await expectThrottled('shared', address, { Authorization: felix.token });
     const jac = await openJac(app, { options: from('127.0.0.2') });
-    peers.push(jac.peer);
+    peers.push(jac.ws);
   });
 });

@@ -5,31 +5,18 @@ import { Engine } from '../../src/core/engine/engine.js';
 import { ClientRegistry } from '../../src/core/registry/client-registry.js';
 import { UpgradeLimits } from '../../src/core/ws/upgrade-limits.js';
 import { HatsuService } from '../../src/protocols/hatsu/hatsu.service.js';
-import { startApp, type TestApp } from '../helpers/app.js';
+import { startApp, type Gateway, type TestApp } from '../helpers/app.js';
+import { newBot, openFates } from '../helpers/fates-client.js';
+import { createToken, openFelix } from '../helpers/felix-client.js';
+import { hatsuAccount, openHatsu, type HatsuAccount } from '../helpers/hatsu-client.js';
+import { admin } from '../helpers/http.js';
+import { snowflake } from '../helpers/ids.js';
+import { issueToken, openJac, type JacToken } from '../helpers/jac-client.js';
 import { redisSuite, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { deleteKeys } from '../helpers/redis-cleanup.js';
 import { waitFor } from '../helpers/wait.js';
-import type { WsTestClient } from '../helpers/ws-client.js';
-import {
-  call,
-  connectPeer,
-  fatesBot,
-  felixToken,
-  figure,
-  hatsuAccount,
-  jacToken,
-  memory,
-  mib,
-  MiB,
-  openFates,
-  openFelix,
-  openHatsu,
-  openJac,
-  pool,
-  size,
-  snowflake,
-  type Gateway,
-} from './support.js';
+import { connectBounded, type WsTestClient } from '../helpers/ws-client.js';
+import { figure, memory, mib, MiB, pool, size } from './support.js';
 
 /** Connect/identify/disconnect cycles per protocol (CI size; a soak run sets tens of thousands). */
 const CYCLES = size('LEAK_CYCLES', 2000);
@@ -52,19 +39,19 @@ const PROTOCOLS: Protocol[] = ['jac', 'fates', 'felix', 'hatsu'];
 
 interface Fixtures {
   bots: { id: string; token: string }[];
-  accounts: { userId: string; guildId: string; sessionId: string }[];
-  jacTokens: string[];
+  accounts: HatsuAccount[];
+  jacTokens: JacToken[];
   felix: { id: string; token: string };
   felixGuild: string;
 }
 
 /** Credentials the cycles share (a few of each, so stored state does not grow with cycles). */
 async function fixtures(app: Gateway): Promise<Fixtures> {
-  const f: Fixtures = { bots: [], accounts: [], jacTokens: [], felix: await felixToken(app), felixGuild: snowflake() };
+  const f: Fixtures = { bots: [], accounts: [], jacTokens: [], felix: await createToken(app), felixGuild: snowflake() };
   for (let i = 0; i < 8; i++) {
-    f.bots.push(await fatesBot(app));
+    f.bots.push(await newBot(app));
     f.accounts.push(await hatsuAccount(app));
-    f.jacTokens.push((await jacToken(app)).token);
+    f.jacTokens.push(await issueToken(app));
   }
   return f;
 }
@@ -80,15 +67,15 @@ async function cycle(app: Gateway, f: Fixtures, protocol: Protocol, i: number): 
   switch (protocol) {
     case 'jac':
       if (ending === 2) {
-        peer = await connectPeer(app.ws('/websocket'));
+        peer = await connectBounded(app.ws('/websocket'));
         break;
       }
       // A fresh channel id each time: the channel index must shrink again.
-      peer = (await openJac(app, { token: i % 2 === 0 ? pick(f.jacTokens) : undefined })).peer;
+      peer = (await openJac(app, { token: i % 2 === 0 ? pick(f.jacTokens) : undefined })).ws;
       break;
     case 'fates':
       if (ending === 2) {
-        peer = await connectPeer(app.ws(i % 2 === 0 ? '/api/ws' : '/flamepaw/ws'));
+        peer = await connectBounded(app.ws(i % 2 === 0 ? '/api/ws' : '/flamepaw/ws'));
         await peer.nextRaw();
         const bot = pick(f.bots);
         peer.send({ id: bot.id, token: bot.token, bot: true, send_all: true });
@@ -98,7 +85,7 @@ async function cycle(app: Gateway, f: Fixtures, protocol: Protocol, i: number): 
       break;
     case 'felix':
       if (ending === 2) {
-        peer = await connectPeer(app.ws('/felix'), { headers: { Authorization: f.felix.token } });
+        peer = await connectBounded(app.ws('/felix'), { headers: { Authorization: f.felix.token } });
         peer.send({ code: 20002, data: { users: [snowflake()], guilds: [f.felixGuild] } });
         break;
       }
@@ -106,7 +93,7 @@ async function cycle(app: Gateway, f: Fixtures, protocol: Protocol, i: number): 
       break;
     case 'hatsu':
       if (ending === 2) {
-        peer = await connectPeer(app.ws('/hatsu'));
+        peer = await connectBounded(app.ws('/hatsu'));
         peer.send({ session_id: pick(f.accounts).sessionId, encoding: i % 2 === 0 ? 'zlib' : 'json' });
         break;
       }
@@ -135,7 +122,7 @@ async function runCycles(apps: Gateway[], f: Fixtures, count: number, offset: nu
 async function listsNoClient(app: Gateway): Promise<void> {
   await waitFor(
     async () => {
-      const answer = await call(app, 'GET', '/admin/connections?limit=1');
+      const answer = await admin(app, 'GET', '/admin/connections?limit=1');
       return answer.status === 200 && (answer.json as { total: number }).total === 0;
     },
     { timeoutMs: 10_000, intervalMs: 50, what: 'GET /admin/connections to list no client' },
@@ -190,12 +177,12 @@ describe('no leaks: connect, identify and disconnect cycles leave nothing behind
     await pool(HATSU_MAX_SESSIONS, 20, async (i) => {
       sessions.push(await openHatsu(app, (f.accounts[i % f.accounts.length] as { sessionId: string }).sessionId));
     });
-    const over = await connectPeer(app.ws('/hatsu'));
+    const over = await connectBounded(app.ws('/hatsu'));
     over.send({ session_id: (f.accounts[0] as { sessionId: string }).sessionId });
     assert.deepEqual(await over.waitClose(), { code: 4003, reason: 'Too much users on WebSocket' });
     await Promise.all(sessions.map((s) => s.close()));
     const others = [
-      (await openJac(app)).peer,
+      (await openJac(app)).ws,
       await openFates(app, f.bots[0] as { id: string; token: string }),
       await openFelix(app, f.felix.token, [f.felixGuild]),
     ];

@@ -4,31 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { startApp, type TestApp } from '../helpers/app.js';
-import { userDocument } from '../helpers/hatsu-client.js';
-import type { HttpAnswer } from '../helpers/jac-client.js';
+import { startApp, type Gateway, type TestApp } from '../helpers/app.js';
+import { fatesEvents, newBot, openFates } from '../helpers/fates-client.js';
+import { createToken, openFelix } from '../helpers/felix-client.js';
+import { hatsuAccount, openHatsu, userDocument, type HatsuAccount } from '../helpers/hatsu-client.js';
+import { admin, assertCleanUnavailable, call, readyStatus, type HttpAnswer } from '../helpers/http.js';
+import { snowflake } from '../helpers/ids.js';
+import { issueToken, openJac } from '../helpers/jac-client.js';
 import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { unhandledRejections } from '../helpers/rejections.js';
 import { waitFor } from '../helpers/wait.js';
-import { UpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
-import {
-  assertCleanUnavailable,
-  call,
-  connectPeer,
-  fatesBot,
-  fatesEvents,
-  felixToken,
-  figure,
-  hatsuAccount,
-  jacToken,
-  openFates,
-  openFelix,
-  openHatsu,
-  openJac,
-  readyStatus,
-  snowflake,
-  type Gateway,
-} from './support.js';
+import { connectBounded, UpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
+import { figure } from './support.js';
 
 const USER = userDocument('someone');
 
@@ -76,7 +63,7 @@ describe('Redis stops and comes back under two instances, every protocol', await
   let bot: { id: string; token: string };
   let felix: { id: string; token: string };
   const felixGuild = snowflake();
-  let hatsu: { userId: string; guildId: string; sessionId: string };
+  let hatsu: HatsuAccount;
   const jacChannel = `outage-${snowflake()}`;
   let jacPublisher: WsTestClient;
   /** On each instance, one listening client per protocol. */
@@ -91,7 +78,7 @@ describe('Redis stops and comes back under two instances, every protocol', await
     fates: (app) => openFates(app, bot),
     felix: (app) => openFelix(app, felix.token, [felixGuild]),
     hatsu: (app) => openHatsu(app, hatsu.sessionId),
-    jac: async (app) => (await openJac(app, { channel: jacChannel })).peer,
+    jac: async (app) => (await openJac(app, { channel: jacChannel })).ws,
   };
 
   async function listen(protocol: Protocol, app: Gateway): Promise<Listener> {
@@ -118,13 +105,13 @@ describe('Redis stops and comes back under two instances, every protocol', await
   function publish(protocol: Protocol, app: Gateway, tag: string): Promise<HttpAnswer> {
     switch (protocol) {
       case 'fates':
-        return call(app, 'POST', `/admin/fates/bots/${bot.id}/events`, { m: { e: 0 }, ctx: { tag } });
+        return admin(app, 'POST', `/admin/fates/bots/${bot.id}/events`, { m: { e: 0 }, ctx: { tag } });
       case 'felix':
-        return call(app, 'PUT', `/admin/felix/guilds/${felixGuild}`, { tag });
+        return admin(app, 'PUT', `/admin/felix/guilds/${felixGuild}`, { tag });
       case 'hatsu':
-        return call(app, 'POST', '/admin/hatsu/dispatch', { t: 'PROBE', d: { tag }, to: { guild_id: hatsu.guildId } });
+        return admin(app, 'POST', '/admin/hatsu/dispatch', { t: 'PROBE', d: { tag }, to: { guild_id: hatsu.guildId } });
       case 'jac':
-        return call(app, 'POST', '/admin/jac/notify', { channel_ids: [jacChannel], data: { tag } });
+        return admin(app, 'POST', '/admin/jac/notify', { channel_ids: [jacChannel], data: { tag } });
     }
   }
 
@@ -171,11 +158,10 @@ describe('Redis stops and comes back under two instances, every protocol', await
     await waitFor(async () => (await readyStatus(a)) === 200 && (await readyStatus(b)) === 200, {
       what: 'both instances ready',
     });
-    bot = await fatesBot(a);
-    felix = await felixToken(a);
+    bot = await newBot(a);
+    felix = await createToken(a);
     hatsu = await hatsuAccount(a);
-    const jac = await jacToken(a);
-    jacPublisher = (await openJac(a, { token: jac.token })).peer;
+    jacPublisher = (await openJac(a, { token: await issueToken(a) })).ws;
     peers.push(jacPublisher);
     await listenOnBoth(PROTOCOLS);
   });
@@ -249,8 +235,8 @@ describe('Redis stops and comes back under two instances, every protocol', await
         `${protocol}: a write succeeded while Redis was down`,
       );
     }
-    assert.equal((await call(a, 'GET', '/health/live', undefined, { auth: false })).status, 200);
-    assert.equal((await call(b, 'GET', '/health/live', undefined, { auth: false })).status, 200);
+    assert.equal((await call(a, 'GET', '/health/live')).status, 200);
+    assert.equal((await call(b, 'GET', '/health/live')).status, 200);
     // Nobody was disconnected by the outage.
     for (const peer of peers) assert.ok(peer.isOpen, 'a client was disconnected by the outage');
   });
@@ -258,7 +244,7 @@ describe('Redis stops and comes back under two instances, every protocol', await
   it('answers every admin write that needs Redis with a clean 503 and reports not-ready on both instances', async () => {
     let slowest = 0;
     for (const app of [a, b]) {
-      const ready = await call(app, 'GET', '/health/ready', undefined, { auth: false });
+      const ready = await call(app, 'GET', '/health/ready');
       assertCleanUnavailable(ready, '/health/ready');
       const id = snowflake();
       const writes: [string, string, unknown][] = [
@@ -278,7 +264,7 @@ describe('Redis stops and comes back under two instances, every protocol', await
         ['POST', '/admin/jac/notify', { channel_ids: [jacChannel], data: { tag: 'refused' } }],
       ];
       for (const [method, path, body] of writes) {
-        const answer = await call(app, method, path, body, { timeoutMs: 3000 });
+        const answer = await admin(app, method, path, body, { timeoutMs: 3000 });
         assertCleanUnavailable(answer, `${method} ${path}`);
         slowest = Math.max(slowest, answer.ms);
       }
@@ -318,19 +304,19 @@ describe('Redis stops and comes back under two instances, every protocol', await
   it('answers new clients with each protocol documented outage behaviour', async () => {
     // jac needs no Redis to connect.
     const jac = await openJac(a, { channel: jacChannel });
-    peers.push(jac.peer);
+    peers.push(jac.ws);
     // Felix checks its token in the store: 503 at the upgrade.
-    const felixRefused = await connectPeer(a.ws('/felix'), { headers: { Authorization: felix.token } }).catch(
+    const felixRefused = await connectBounded(a.ws('/felix'), { headers: { Authorization: felix.token } }).catch(
       (err: unknown) => err,
     );
     assert.ok(felixRefused instanceof UpgradeRejected, String(felixRefused));
     assert.equal(felixRefused.status, 503);
     // hatsu cannot look the session up: 1013, try again later.
-    const hatsuPeer = await connectPeer(b.ws('/hatsu'));
+    const hatsuPeer = await connectBounded(b.ws('/hatsu'));
     hatsuPeer.send({ session_id: hatsu.sessionId });
     assert.deepEqual(await hatsuPeer.waitClose(), { code: 1013, reason: 'Try again later' });
     // Fates cannot check the token: 4500, not 4004 (the credentials are not wrong).
-    const fatesPeer = await connectPeer(b.ws('/api/ws'));
+    const fatesPeer = await connectBounded(b.ws('/api/ws'));
     await fatesPeer.next();
     fatesPeer.send({ id: bot.id, token: bot.token });
     assert.equal((await fatesPeer.waitClose()).code, 4500);
@@ -358,7 +344,7 @@ describe('Redis stops and comes back under two instances, every protocol', await
     for (const peer of peers) assert.ok(peer.isOpen, `a client was disconnected: ${JSON.stringify(peer.closeInfo)}`);
     // Every kind of write refused during the outage succeeds again.
     const ok = async (method: string, path: string, body: unknown, status: number): Promise<void> => {
-      const answer = await call(b, method, path, body);
+      const answer = await admin(b, method, path, body);
       assert.equal(answer.status, status, `${method} ${path}: ${answer.text}`);
     };
     const id = snowflake();
@@ -372,13 +358,13 @@ describe('Redis stops and comes back under two instances, every protocol', await
     // The cluster view is whole again: a dispatch from A counts the session on B.
     await waitFor(
       async () => {
-        const answer = await call(a, 'POST', '/admin/hatsu/dispatch', { t: 'COUNT', to: { guild_id: hatsu.guildId } });
+        const answer = await admin(a, 'POST', '/admin/hatsu/dispatch', { t: 'COUNT', to: { guild_id: hatsu.guildId } });
         return answer.status === 202 && (answer.json as { sessions: number }).sessions === 2;
       },
       { what: 'the dispatch count to include the other instance' },
     );
     // What Redis held before the outage is still there (it keeps an append-only file).
-    const history = await call(a, 'GET', `/admin/fates/bots/${bot.id}/events`);
+    const history = await admin(a, 'GET', `/admin/fates/bots/${bot.id}/events`);
     const stored = new Set((history.json as { events: { ctx: { tag: string } }[] }).events.map((e) => e.ctx.tag));
     for (const s of sent.filter((x) => x.protocol === 'fates' && x.status === 202)) {
       assert.ok(stored.has(s.tag), `${s.tag} was accepted and is not in the history`);
@@ -418,8 +404,8 @@ describe('Redis stops and comes back under two instances, every protocol', await
     assert.ok(onA.jac.peer.isOpen && onB.jac.peer.isOpen);
     await awaitDelivery('jac', a, 10_000);
     // Provisioned again, the other protocols' clients come back on both instances.
-    bot = await fatesBot(a);
-    felix = await felixToken(b);
+    bot = await newBot(a);
+    felix = await createToken(b);
     hatsu = await hatsuAccount(a);
     await listenOnBoth(['fates', 'felix', 'hatsu']);
     for (const protocol of PROTOCOLS) await awaitDelivery(protocol, b, 10_000);
@@ -436,7 +422,7 @@ describe('a Redis that stops answering (frozen, connections still open)', await 
   let publisher: WsTestClient;
   let listener: WsTestClient;
   let bot: { id: string; token: string };
-  let hatsu: { userId: string; guildId: string; sessionId: string };
+  let hatsu: HatsuAccount;
   const channel = `frozen-${snowflake()}`;
 
   before(async () => {
@@ -449,10 +435,10 @@ describe('a Redis that stops answering (frozen, connections still open)', await 
     await waitFor(async () => (await readyStatus(app)) === 200, {
       what: 'the instance to be ready',
     });
-    bot = await fatesBot(app);
+    bot = await newBot(app);
     hatsu = await hatsuAccount(app);
-    publisher = (await openJac(app, { token: (await jacToken(app)).token })).peer;
-    listener = (await openJac(app, { channel })).peer;
+    publisher = (await openJac(app, { token: await issueToken(app) })).ws;
+    listener = (await openJac(app, { channel })).ws;
   });
 
   after(async () => {
@@ -479,7 +465,7 @@ describe('a Redis that stops answering (frozen, connections still open)', await 
       ['GET', '/health/ready', undefined],
     ];
     const answers = await Promise.all(
-      writes.map(([method, path, body]) => call(app, method, path, body, { timeoutMs: 8000 })),
+      writes.map(([method, path, body]) => admin(app, method, path, body, { timeoutMs: 8000 })),
     );
     answers.forEach((answer, i) => assertCleanUnavailable(answer, `${writes[i]?.[0]} ${writes[i]?.[1]}`));
     const slowest = Math.max(...answers.map((answer) => answer.ms));
@@ -500,10 +486,10 @@ describe('a Redis that stops answering (frozen, connections still open)', await 
       what: 'the instance to be ready again',
     });
     figure('redis-faults', 'ready_after_unfreeze', performance.now() - resumed, 'ms');
-    const notify = await call(app, 'POST', '/admin/jac/notify', { channel_ids: [channel], data: { back: true } });
+    const notify = await admin(app, 'POST', '/admin/jac/notify', { channel_ids: [channel], data: { back: true } });
     assert.equal(notify.status, 202, notify.text);
     assert.deepEqual(await listener.next(), { back: true });
-    const event = await call(app, 'POST', `/admin/fates/bots/${bot.id}/events`, { m: { e: 0 }, ctx: {} });
+    const event = await admin(app, 'POST', `/admin/fates/bots/${bot.id}/events`, { m: { e: 0 }, ctx: {} });
     assert.equal(event.status, 202, event.text);
   });
 

@@ -1,30 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startApp, type TestApp } from '../helpers/app.js';
+import { fatesEvents, newBot, openFates } from '../helpers/fates-client.js';
+import { createToken, openFelix } from '../helpers/felix-client.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
-import { userDocument } from '../helpers/hatsu-client.js';
+import { hatsuAccount, openHatsu, userDocument, type HatsuAccount } from '../helpers/hatsu-client.js';
+import { admin, expectStatus, readyStatus } from '../helpers/http.js';
+import { snowflake } from '../helpers/ids.js';
+import { issueToken, openJac, type JacToken } from '../helpers/jac-client.js';
 import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
-import type { WsTestClient } from '../helpers/ws-client.js';
-import {
-  call,
-  connectPeer,
-  expectStatus,
-  fatesBot,
-  fatesEvents,
-  felixToken,
-  figure,
-  hatsuAccount,
-  jacToken,
-  openFates,
-  openFelix,
-  openHatsu,
-  openJac,
-  pool,
-  readyStatus,
-  size,
-  snowflake,
-} from './support.js';
+import { connectBounded, type WsTestClient } from '../helpers/ws-client.js';
+import { figure, pool, size } from './support.js';
 
 /** Clients per protocol (CI size; a soak run raises it). */
 const PER_PROTOCOL = size('SHUTDOWN_CLIENTS_PER_PROTOCOL', 250);
@@ -53,8 +40,8 @@ describe(
     const bots: { id: string; token: string }[] = [];
     const felixTokens: { id: string; token: string }[] = [];
     const guilds = Array.from({ length: GROUPS }, () => snowflake());
-    const accounts: { userId: string; guildId: string; sessionId: string }[] = [];
-    let jac: { token: string; rootId: string };
+    const accounts: HatsuAccount[] = [];
+    let jac: JacToken;
     /** What the gateway accepted (2xx) before it went: it must all be there after the restart. */
     const acceptedEids = new Map<string, Set<string>>();
     const felixRev = new Map<string, number>();
@@ -76,11 +63,11 @@ describe(
         what: 'the gateway to be ready',
       });
       for (let i = 0; i < GROUPS; i++) {
-        bots.push(await fatesBot(gw));
-        felixTokens.push(await felixToken(gw));
+        bots.push(await newBot(gw));
+        felixTokens.push(await createToken(gw));
         accounts.push(await hatsuAccount(gw));
       }
-      jac = await jacToken(gw);
+      jac = await issueToken(gw);
     });
 
     after(async () => {
@@ -108,24 +95,24 @@ describe(
       };
       await Promise.all([
         settle(
-          call(gw, 'POST', `/admin/fates/bots/${bot.id}/events`, { m: { e: 0 }, ctx: { r } }, { timeoutMs: 3000 }),
+          admin(gw, 'POST', `/admin/fates/bots/${bot.id}/events`, { m: { e: 0 }, ctx: { r } }, { timeoutMs: 3000 }),
           (json) => {
             const eids = acceptedEids.get(bot.id) ?? new Set<string>();
             eids.add((json as { eid: string }).eid);
             acceptedEids.set(bot.id, eids);
           },
         ),
-        settle(call(gw, 'PUT', `/admin/felix/guilds/${guild}`, { rev: r }, { timeoutMs: 3000 }), () => {
+        settle(admin(gw, 'PUT', `/admin/felix/guilds/${guild}`, { rev: r }, { timeoutMs: 3000 }), () => {
           felixRev.set(guild, Math.max(felixRev.get(guild) ?? -1, r));
         }),
         settle(
-          call(gw, 'PUT', `/admin/hatsu/users/${account.userId}`, userDocument(`rev-${r}`, { flags: r }), {
+          admin(gw, 'PUT', `/admin/hatsu/users/${account.userId}`, userDocument(`rev-${r}`, { flags: r }), {
             timeoutMs: 3000,
           }),
           () => hatsuRev.set(account.userId, Math.max(hatsuRev.get(account.userId) ?? -1, r)),
         ),
         settle(
-          call(
+          admin(
             gw,
             'POST',
             '/admin/hatsu/dispatch',
@@ -135,7 +122,7 @@ describe(
           () => undefined,
         ),
         settle(
-          call(gw, 'POST', '/admin/jac/notify', { channel_ids: [`room-${g}`], data: { r } }, { timeoutMs: 3000 }),
+          admin(gw, 'POST', '/admin/jac/notify', { channel_ids: [`room-${g}`], data: { r } }, { timeoutMs: 3000 }),
           () => undefined,
         ),
       ]);
@@ -189,7 +176,7 @@ describe(
           default:
             client = {
               protocol: 'jac',
-              peer: (await openJac(gw, { channel: `room-${g}`, token: n % 2 === 0 ? jac.token : undefined })).peer,
+              peer: (await openJac(gw, { channel: `room-${g}`, token: n % 2 === 0 ? jac : undefined })).ws,
             };
         }
         // Counted, not kept: a thousand clients under a firehose must not load the test process.
@@ -277,7 +264,7 @@ describe(
         assert.ok((stored.json as { rev: number }).rev >= (felixRev.get(guild) ?? 0), `guild ${guild} went back`);
         // hatsu: the session still identifies, as the latest accepted user, with its guild.
         const account = accounts[g] as { userId: string; guildId: string; sessionId: string };
-        const hatsu = await connectPeer(next.ws('/hatsu'));
+        const hatsu = await connectBounded(next.ws('/hatsu'));
         hatsu.send({ session_id: account.sessionId });
         assert.equal((await hatsu.next<{ t: string }>()).t, 'HELLO');
         const ready = await hatsu.next<{ t: string; d: { flags: number } }>();
@@ -290,9 +277,9 @@ describe(
       assert.ok(events > 0, 'no Fates event was accepted before the signal');
       figure('shutdown', 'fates_events_checked_after_restart', events);
       // jac tokens are JWTs under the configured secret: they outlive the process too.
-      const again = await openJac(next, { token: jac.token });
+      const again = await openJac(next, { token: jac });
       assert.equal(again.rootId, jac.rootId);
-      await again.peer.close();
+      await again.ws.close();
     });
   },
 );

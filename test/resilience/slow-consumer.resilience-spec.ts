@@ -4,26 +4,15 @@ import { after, before, describe, it } from 'node:test';
 import { ClientRegistry } from '../../src/core/registry/client-registry.js';
 import type { Connection } from '../../src/core/registry/connection.js';
 import { startApp, type TestApp } from '../helpers/app.js';
+import { fatesEvents, newBot, openFates } from '../helpers/fates-client.js';
+import { createToken, openFelix } from '../helpers/felix-client.js';
+import { hatsuAccount, openHatsu } from '../helpers/hatsu-client.js';
+import { expectStatus } from '../helpers/http.js';
+import { snowflake } from '../helpers/ids.js';
+import { openJac } from '../helpers/jac-client.js';
 import { waitFor } from '../helpers/wait.js';
 import type { WsTestClient } from '../helpers/ws-client.js';
-import {
-  expectStatus,
-  fatesBot,
-  fatesEvents,
-  felixToken,
-  figure,
-  hatsuAccount,
-  memory,
-  mib,
-  MiB,
-  openFates,
-  openFelix,
-  openHatsu,
-  openJac,
-  size,
-  snowflake,
-  type Memory,
-} from './support.js';
+import { figure, memory, mib, MiB, size, type Memory } from './support.js';
 
 /** Small, so the cut-off comes after a few MiB whatever the kernel buffers between the two ends. */
 const LIMIT = 65_536;
@@ -187,7 +176,7 @@ describe('slow consumers are cut off without costing memory or anyone else', () 
       name: 'jac',
       owns: (c) => c.protocol === 'jac',
       setup: () => Promise.resolve(),
-      open: async () => (await openJac(app, { channel })).peer,
+      open: async () => (await openJac(app, { channel })).ws,
       publish: async (seq, pad) => {
         await expectStatus(app, 202, 'POST', '/admin/jac/notify', { channel_ids: [channel], data: { seq, pad } });
       },
@@ -201,7 +190,7 @@ describe('slow consumers are cut off without costing memory or anyone else', () 
       name: 'fates',
       owns: (c) => c.protocol.startsWith('fates'),
       setup: async () => {
-        bot = await fatesBot(app);
+        bot = await newBot(app);
       },
       open: (i) => openFates(app, bot, { era: i % 2 === 0 ? 'v2' : 'flamepaw' }),
       publish: async (seq, pad) => {
@@ -221,7 +210,7 @@ describe('slow consumers are cut off without costing memory or anyone else', () 
       name: 'felix',
       owns: (c) => c.protocol === 'felix',
       setup: async () => {
-        token = (await felixToken(app)).token;
+        token = (await createToken(app)).token;
       },
       open: () => openFelix(app, token, [guild]),
       publish: async (seq, pad) => {

@@ -1,15 +1,27 @@
-// Shared by the Fates e2e and cluster specs: a client that speaks the protocol the way
-// the seeds' reference clients do, and the admin calls that feed it.
+// The Fates protocol in tests: its constants, `FatesClient` (a strict client that reads
+// frames the way the clients of the Fates documentation do), `openFates` (a light, bounded
+// one for suites that open hundreds) and the admin calls that feed them.
 import assert from 'node:assert/strict';
-import request from 'supertest';
 import type { ClientOptions } from 'ws';
-import { adminAuth, type TestApp } from '../helpers/app.js';
-import { WsTestClient, type Closed } from '../helpers/ws-client.js';
+import type { Gateway } from './app.js';
+import { admin, expectStatus } from './http.js';
+import { snowflake } from './ids.js';
+import { connectBounded, WsTestClient, type Closed, type WsTestClientOptions } from './ws-client.js';
 
+/** The record separator: every event frame ends with it, and a frame may hold several events. */
 export const US = '\x1f';
 
 export const V2_PATH = '/api/ws';
 export const FLAMEPAW_PATH = '/flamepaw/ws';
+
+/** The reason of the 4004 close that ends a refused identify or a revoked token. */
+export const INVALID_AUTH = 'Invalid authentication, try again';
+
+/** The two generations of the protocol, served side by side. */
+export type FatesEra = 'v2' | 'flamepaw';
+
+/** The canonical path of each era. */
+export const ERA_PATH: Record<FatesEra, string> = { v2: V2_PATH, flamepaw: FLAMEPAW_PATH };
 
 export interface Control {
   code: string;
@@ -43,10 +55,11 @@ const CONTROL_KEYS = ['code', 'detail', 'ts', 'requests_remaining', 'control'];
 export const seenDetails: string[] = [];
 
 /**
- * The seeds' receive loop (`_render_event` in seed 000, the snippet in seed 001): split
- * on \x1f, split each piece again, skip empty strings, JSON-parse the rest.
+ * The receive loop of the documented clients (`_render_event` of the flamepaw era's Python
+ * `Bot` class, the snippet of the v2 era): split on \x1f, split each piece again, skip empty
+ * strings, JSON-parse the rest.
  */
-export function seedSplit(frame: string): unknown[] {
+export function splitEvents(frame: string): unknown[] {
   const out: unknown[] = [];
   for (const m of frame.split(US)) {
     for (const e of m.split(US)) {
@@ -55,14 +68,6 @@ export function seedSplit(frame: string): unknown[] {
     }
   }
   return out;
-}
-
-let ids = BigInt(Date.now()) * 1000n;
-
-/** A snowflake no other test uses, so budgets and histories never collide. */
-export function freshId(): string {
-  ids += 1n;
-  return ids.toString();
 }
 
 export class FatesClient {
@@ -75,7 +80,7 @@ export class FatesClient {
   ) {}
 
   /** Opens a socket and reads the identity payload that must come first. */
-  static async open(app: TestApp, path: string, options: ClientOptions = {}): Promise<FatesClient> {
+  static async open(app: Gateway, path: string, options: ClientOptions = {}): Promise<FatesClient> {
     const ws = await WsTestClient.connect(app.ws(path), options);
     const first = await ws.nextRaw();
     const raw = first.data.toString('utf8');
@@ -89,7 +94,7 @@ export class FatesClient {
 
   /** Opens, identifies and expects `ready`. */
   static async ready(
-    app: TestApp,
+    app: Gateway,
     path: string,
     identify: Record<string, unknown>,
     options: ClientOptions = {},
@@ -105,7 +110,7 @@ export class FatesClient {
     assert.equal(message.isBinary, false, 'Fates frames are text');
     const raw = message.data.toString('utf8');
     this.frames.push(raw);
-    if (raw.endsWith(US)) return { kind: 'events', raw, events: seedSplit(raw) };
+    if (raw.endsWith(US)) return { kind: 'events', raw, events: splitEvents(raw) };
     return { kind: 'control', raw, control: parseControl(raw) };
   }
 
@@ -187,29 +192,25 @@ export function parseControl(raw: string): Control {
 
 export type Kind = 'bots' | 'servers';
 
-export async function setToken(app: TestApp, kind: Kind, id: string, token: string): Promise<void> {
-  const answer = await request(app.http).put(`/admin/fates/${kind}/${id}/token`).set(adminAuth).send({ token });
-  assert.equal(answer.status, 204, answer.text);
+export async function setToken(app: Pick<Gateway, 'http'>, kind: Kind, id: string, token: string): Promise<void> {
+  await expectStatus(app, 204, 'PUT', `/admin/fates/${kind}/${id}/token`, { token });
 }
 
-export async function deleteToken(app: TestApp, kind: Kind, id: string): Promise<number> {
-  const answer = await request(app.http).delete(`/admin/fates/${kind}/${id}/token`).set(adminAuth);
-  return answer.status;
+export async function deleteToken(app: Pick<Gateway, 'http'>, kind: Kind, id: string): Promise<number> {
+  return (await admin(app, 'DELETE', `/admin/fates/${kind}/${id}/token`)).status;
 }
 
 /** `where` is `bots/<id>`, `servers/<id>` or `global`. Resolves with the assigned eid. */
-export async function postEvent(app: TestApp, where: string, body: FatesEventBody): Promise<string> {
-  const answer = await request(app.http).post(`/admin/fates/${where}/events`).set(adminAuth).send(body);
-  assert.equal(answer.status, 202, answer.text);
-  const eid = (answer.body as { eid: string }).eid;
+export async function postEvent(app: Pick<Gateway, 'http'>, where: string, body: FatesEventBody): Promise<string> {
+  const answer = await expectStatus(app, 202, 'POST', `/admin/fates/${where}/events`, body);
+  const eid = (answer.json as { eid: string }).eid;
   assert.equal(typeof eid, 'string');
   return eid;
 }
 
-export async function history(app: TestApp, where: string): Promise<FatesEventBody[]> {
-  const answer = await request(app.http).get(`/admin/fates/${where}/events`).set(adminAuth);
-  assert.equal(answer.status, 200, answer.text);
-  return (answer.body as { events: FatesEventBody[] }).events;
+export async function history(app: Pick<Gateway, 'http'>, where: string): Promise<FatesEventBody[]> {
+  const answer = await expectStatus(app, 200, 'GET', `/admin/fates/${where}/events`);
+  return (answer.json as { events: FatesEventBody[] }).events;
 }
 
 /** A vote event as the Dragon server produced it (`e` 0 for bots, 71 for servers). */
@@ -225,17 +226,61 @@ export function eidsOf(events: unknown[]): string[] {
   });
 }
 
-/** A bot with a token, ready to identify. */
-export async function newBot(app: TestApp): Promise<{ id: string; token: string }> {
-  const id = freshId();
-  const token = `bot-token-${id}-${Math.random().toString(36).slice(2)}`;
-  await setToken(app, 'bots', id, token);
+/** An id of its own with a token of its own, ready to identify. */
+async function newTarget(app: Pick<Gateway, 'http'>, kind: Kind): Promise<{ id: string; token: string }> {
+  const id = snowflake();
+  const token = `${kind === 'bots' ? 'bot' : 'server'}-token-${id}-${Math.random().toString(36).slice(2)}`;
+  await setToken(app, kind, id, token);
   return { id, token };
 }
 
-export async function newServer(app: TestApp): Promise<{ id: string; token: string }> {
-  const id = freshId();
-  const token = `server-token-${id}-${Math.random().toString(36).slice(2)}`;
-  await setToken(app, 'servers', id, token);
-  return { id, token };
+/** A bot with a token, ready to identify. */
+export function newBot(app: Pick<Gateway, 'http'>): Promise<{ id: string; token: string }> {
+  return newTarget(app, 'bots');
+}
+
+/** A server with a token, ready to identify. */
+export function newServer(app: Pick<Gateway, 'http'>): Promise<{ id: string; token: string }> {
+  return newTarget(app, 'servers');
+}
+
+// ---- the light client ---------------------------------------------------------------------------
+
+/**
+ * Opens a bounded Fates socket (`connectBounded`), identifies as `bot` and reads `ready` (and,
+ * with `sendAll`, nothing more: the caller reads the replay). Nothing is checked or kept past
+ * that, so a suite can open hundreds and stream what they receive.
+ */
+export async function openFates(
+  gw: Gateway,
+  bot: { id: string; token: string },
+  {
+    era = 'v2',
+    sendAll = false,
+    options = {},
+  }: { era?: FatesEra; sendAll?: boolean; options?: WsTestClientOptions } = {},
+): Promise<WsTestClient> {
+  const peer = await connectBounded(gw.ws(ERA_PATH[era]), options);
+  const identity = await peer.next<{ code: string }>();
+  assert.equal(identity.code, 'identity');
+  peer.send({ id: bot.id, token: bot.token, bot: true, send_all: sendAll });
+  for (;;) {
+    const control = await peer.next<{ code: string }>();
+    // Flamepaw's keepalive `ping` goes to every socket, identified or not, every 54 s.
+    if (control.code === 'ping') continue;
+    assert.equal(control.code, 'ready', JSON.stringify(control));
+    return peer;
+  }
+}
+
+/** The events of one Fates frame, unwrapped from the flamepaw envelope; control payloads are skipped. */
+export function fatesEvents(frame: Buffer): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const piece of frame.toString('utf8').split(US)) {
+    if (piece === '') continue;
+    const parsed = JSON.parse(piece) as Record<string, unknown>;
+    if (parsed['control'] === true) continue;
+    out.push(parsed['code'] === 'event' ? (parsed['dat'] as Record<string, unknown>) : parsed);
+  }
+  return out;
 }
