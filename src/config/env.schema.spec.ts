@@ -128,8 +128,8 @@ describe('environment schema', () => {
       (err: unknown) =>
         err instanceof ConfigValidationError &&
         err.problems.length === 2 &&
-        err.problems[0]?.startsWith('ADMIN_TOKEN: must be set when REDIS_URL is set') === true &&
-        err.problems[1]?.startsWith('JAC_JWT_SECRET: must be set when REDIS_URL is set') === true,
+        err.problems[0]?.startsWith('ADMIN_TOKEN: must be set when Redis is used') === true &&
+        err.problems[1]?.startsWith('JAC_JWT_SECRET: must be set when Redis is used') === true,
     );
     assert.throws(
       () => validateEnv({ ...redis, ADMIN_TOKEN: 'a-shared-admin-token' }),
@@ -145,5 +145,32 @@ describe('environment schema', () => {
       /METRICS_PORT: must differ from HATSU_PORT/,
     );
     assert.equal(validateEnv({ METRICS_PORT: '9201' }).METRICS_PORT, 9201);
+  });
+
+  it('takes one Redis topology: a URL, sentinels with a master name, or cluster nodes', () => {
+    const secrets = { ADMIN_TOKEN: 'a-shared-admin-token', JAC_JWT_SECRET: 'a-shared-jwt-secret' };
+    const sentinel = validateEnv({
+      REDIS_SENTINELS: '10.0.0.1:26379, [::1]:26380',
+      REDIS_SENTINEL_NAME: 'mymaster',
+      ...secrets,
+    });
+    assert.equal(sentinel.REDIS_SENTINELS, '10.0.0.1:26379, [::1]:26380');
+    assert.equal(
+      validateEnv({ REDIS_CLUSTER_NODES: 'redis-1:6379,redis-2:6379', ...secrets }).REDIS_CLUSTER_NODES,
+      'redis-1:6379,redis-2:6379',
+    );
+    for (const [env, message] of [
+      [{ REDIS_SENTINELS: 'host' }, /REDIS_SENTINELS: must be a comma-separated list of host:port/],
+      [{ REDIS_CLUSTER_NODES: 'a:1,b:99999' }, /REDIS_CLUSTER_NODES: must be a comma-separated list of host:port/],
+      [{ REDIS_SENTINELS: 'a:1', ...secrets }, /REDIS_SENTINEL_NAME: must be set with REDIS_SENTINELS/],
+      [
+        { REDIS_URL: 'redis://a:1', REDIS_CLUSTER_NODES: 'a:1', ...secrets },
+        /REDIS_CLUSTER_NODES: must not be set together with REDIS_URL/,
+      ],
+      [{ REDIS_CLUSTER_NODES: 'a:1' }, /ADMIN_TOKEN: must be set when Redis is used/],
+      [{ REDIS_KEY_PREFIX: '{tag}:' }, /REDIS_KEY_PREFIX: must be 1 to 64 letters, digits or : _ \. - \(no braces\)/],
+    ] as const) {
+      assert.throws(() => validateEnv(env), message, JSON.stringify(env));
+    }
   });
 });

@@ -55,6 +55,37 @@ export function listEntries(value: string | undefined): string[] {
     .filter((entry) => entry !== '');
 }
 
+/** `host:port` entries, comma-separated (IPv6 hosts in brackets). */
+export function hostList(value: string | undefined): { host: string; port: number }[] {
+  return listEntries(value).map((entry) => {
+    const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+    if (!match) throw new Error(`not host:port: ${entry}`);
+    const port = Number(match[2]);
+    if (port < 1 || port > 65535) throw new Error(`port out of range: ${entry}`);
+    return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+function IsHostList(): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isHostList',
+      target: target.constructor,
+      propertyName: propertyName as string,
+      options: { message: 'must be a comma-separated list of host:port' },
+      validator: {
+        validate(value: unknown): boolean {
+          if (typeof value !== 'string') return false;
+          try {
+            return hostList(value).length > 0;
+          } catch {
+            return false;
+          }
+        },
+      },
+    });
+}
+
 /**
  * A comma-separated list of proxy addresses: IPv4/IPv6 addresses, CIDR ranges, or the
  * names `loopback`, `linklocal` and `uniquelocal`, as the proxy-addr library reads them.
@@ -105,8 +136,50 @@ export class EnvSchema {
   )
   REDIS_URL?: string;
 
+  /** Redis Sentinel: the sentinels, `host:port,host:port`; the master is asked of them. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsHostList()
+  REDIS_SENTINELS?: string;
+
+  /** The master's name the sentinels monitor (`sentinel monitor <name> ...`). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
   @IsString()
-  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/)
+  @Matches(/^[A-Za-z0-9._-]{1,128}$/, { message: 'must be a master name (letters, digits, . _ -)' })
+  REDIS_SENTINEL_NAME?: string;
+
+  /** Redis Cluster: some of its nodes, `host:port,host:port`; the rest are discovered. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsHostList()
+  REDIS_CLUSTER_NODES?: string;
+
+  /** ACL user and password for the Redis servers (Sentinel and Cluster; in `REDIS_URL` they go in the URL). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  REDIS_USERNAME?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  REDIS_PASSWORD?: string;
+
+  /** The sentinels' own password, when they have one (`requirepass` in sentinel.conf). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  REDIS_SENTINEL_PASSWORD?: string;
+
+  /** TLS to the Redis servers (and sentinels) of a Sentinel or Cluster setup; `rediss://` does it for `REDIS_URL`. */
+  @Transform(toBool)
+  @IsBoolean({ message: 'must be true or false' })
+  REDIS_TLS = false;
+
+  // No braces: the engine places its own hash tags so that a cluster spreads the keys.
+  @IsString()
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'must be 1 to 64 letters, digits or : _ . - (no braces)' })
   REDIS_KEY_PREFIX = 'gatehouse:';
 
   @Transform(emptyToUndefined)
@@ -322,19 +395,37 @@ function portClashes(env: EnvSchema): string[] {
   return clashes;
 }
 
+/** Which Redis the engine uses: at most one of the three ways to name it. */
+function redisChoice(env: EnvSchema): string[] {
+  const given = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((k) => env[k] !== undefined);
+  const problems: string[] = [];
+  if (given.length > 1) {
+    problems.push(`${given[1]}: must not be set together with ${given[0]} (choose one Redis topology)`);
+  }
+  if (env.REDIS_SENTINELS !== undefined && env.REDIS_SENTINEL_NAME === undefined) {
+    problems.push('REDIS_SENTINEL_NAME: must be set with REDIS_SENTINELS (the master name the sentinels monitor)');
+  }
+  return problems;
+}
+
+/** True when the Redis engine is configured, whichever topology. */
+export function usesRedis(env: EnvSchema): boolean {
+  return env.REDIS_URL !== undefined || env.REDIS_SENTINELS !== undefined || env.REDIS_CLUSTER_NODES !== undefined;
+}
+
 /**
  * Secrets every instance of a cluster must share. Made up per process they would differ
  * from instance to instance, and an admin call or a jac token would work or fail with
  * whichever instance the load balancer picked.
  */
 function clusterSecrets(env: EnvSchema): string[] {
-  if (env.REDIS_URL === undefined) return [];
+  if (!usesRedis(env)) return [];
   const missing: string[] = [];
   if (env.ADMIN_TOKEN === undefined) {
-    missing.push('ADMIN_TOKEN: must be set when REDIS_URL is set (every instance must accept the same admin token)');
+    missing.push('ADMIN_TOKEN: must be set when Redis is used (every instance must accept the same admin token)');
   }
   if (env.JAC_JWT_SECRET === undefined) {
-    missing.push('JAC_JWT_SECRET: must be set when REDIS_URL is set (every instance must verify the same jac tokens)');
+    missing.push('JAC_JWT_SECRET: must be set when Redis is used (every instance must verify the same jac tokens)');
   }
   return missing;
 }
@@ -359,7 +450,9 @@ export function validateEnv(raw: Record<string, unknown>): EnvSchema {
   // Rules across variables are only checked between values that are valid one by one.
   const bad = new Set(errors.map((e) => e.property));
   problems.push(...portClashes(env).filter((p) => !bad.has(p.slice(0, p.indexOf(':')))));
-  if (!bad.has('REDIS_URL')) problems.push(...clusterSecrets(env).filter((p) => !bad.has(p.slice(0, p.indexOf(':')))));
+  const named = (p: string): boolean => !bad.has(p.slice(0, p.indexOf(':')));
+  problems.push(...redisChoice(env).filter(named));
+  if (!bad.has('REDIS_URL')) problems.push(...clusterSecrets(env).filter(named));
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return env;
 }

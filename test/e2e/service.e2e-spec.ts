@@ -162,7 +162,7 @@ describe('configuration errors', { concurrency: 4 }, () => {
     { env: { PORT: '9100', METRICS_PORT: '9100' }, expect: ['METRICS_PORT: must differ from PORT (both 9100)'] },
     {
       env: { REDIS_URL: 'redis://127.0.0.1:1', ADMIN_TOKEN: '', JAC_JWT_SECRET: '' },
-      expect: ['ADMIN_TOKEN: must be set when REDIS_URL is set', 'JAC_JWT_SECRET: must be set when REDIS_URL is set'],
+      expect: ['ADMIN_TOKEN: must be set when Redis is used', 'JAC_JWT_SECRET: must be set when Redis is used'],
     },
     {
       env: { PORT: 'eighty', LOG_LEVEL: 'loud', HATSU_PING_INTERVAL_MS: '5' },

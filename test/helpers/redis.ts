@@ -54,12 +54,15 @@ export async function killSubscribers(url: string): Promise<number> {
   }
 }
 
-/** Waits until `count` instances under `prefix` listen on the bus channel, as `inspect` sees it. */
+/**
+ * Waits until `count` instances under `prefix` listen on the bus, as `inspect` sees it: every
+ * instance subscribes to the broadcast channel of the registry's revocations.
+ */
 export async function busSubscribers(inspect: Redis, prefix: string, count: number): Promise<void> {
-  await waitFor(
-    async () => ((await inspect.call('PUBSUB', 'NUMSUB', `${prefix}bus`)) as [string, number])[1] === count,
-    { what: `${count} instances to subscribe to the bus` },
-  );
+  const channel = `${prefix}bus:{control.revoke}`;
+  await waitFor(async () => ((await inspect.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1] === count, {
+    what: `${count} instances to subscribe to the bus`,
+  });
 }
 
 export interface RedisProcessOptions {

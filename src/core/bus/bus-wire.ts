@@ -13,14 +13,20 @@ interface Header {
   i?: readonly string[];
   /** When it was published (epoch ms, fractional), for the delivery-latency histogram; absent when not timed. */
   s?: number;
+  /**
+   * A message sent to several channels (one per id of its target) carries the publisher's
+   * sequence number, so an instance that hears it on two of them delivers it once.
+   */
+  q?: number;
 }
 
 const KINDS: ReadonlySet<string> = new Set<Target['kind']>(['user', 'channel', 'client', 'all']);
 
-export function encodeBusMessage(origin: string, message: BusMessage, sentAt = 0): Buffer {
+export function encodeBusMessage(origin: string, message: BusMessage, sentAt = 0, sequence = 0): Buffer {
   const header: Header = { o: origin, t: message.topic, k: message.target.kind };
   if (message.target.kind !== 'all') header.i = message.target.ids;
   if (sentAt > 0) header.s = sentAt;
+  if (sequence > 0) header.q = sequence;
   const head = encodeJson(header);
   const prefix = Buffer.allocUnsafe(4);
   prefix.writeUInt32BE(head.length, 0);
@@ -32,6 +38,8 @@ export interface DecodedBusMessage {
   message: BusMessage;
   /** When it was published (epoch ms), or 0 when the publisher did not time it. */
   sentAt: number;
+  /** The publisher's sequence number for a message sent to several channels, else 0. */
+  sequence: number;
 }
 
 /** The frame's origin and message, or null when the frame is not one `encodeBusMessage` wrote. */
@@ -49,19 +57,25 @@ export function decodeBusMessage(frame: Buffer): DecodedBusMessage | null {
   if (!header) return null;
   const payload = frame.subarray(4 + headLength);
   const target: Target = header.k === 'all' ? { kind: 'all' } : { kind: header.k, ids: header.i ?? [] };
-  return { origin: header.o, message: { topic: header.t, target, payload }, sentAt: header.s ?? 0 };
+  return {
+    origin: header.o,
+    message: { topic: header.t, target, payload },
+    sentAt: header.s ?? 0,
+    sequence: header.q ?? 0,
+  };
 }
 
 // A frame from another build, or garbage on the channel, must not reach a subscriber
 // as a message with a missing origin or an unknown target kind.
 function asHeader(value: unknown): Header | null {
   if (!isJsonObject(value)) return null;
-  const { o, t, k, i, s } = value;
+  const { o, t, k, i, s, q } = value;
   if (typeof o !== 'string' || typeof t !== 'string' || !isKind(k)) return null;
   const sentAt = typeof s === 'number' && Number.isFinite(s) && s > 0 ? { s } : {};
-  if (k === 'all') return { o, t, k, ...sentAt };
+  const sequence = typeof q === 'number' && Number.isSafeInteger(q) && q > 0 ? { q } : {};
+  if (k === 'all') return { o, t, k, ...sentAt, ...sequence };
   if (!Array.isArray(i) || !i.every((id): id is string => typeof id === 'string')) return null;
-  return { o, t, k, i, ...sentAt };
+  return { o, t, k, i, ...sentAt, ...sequence };
 }
 
 function isKind(value: unknown): value is Target['kind'] {

@@ -1,8 +1,8 @@
 import type { Logger as Pino } from 'pino';
 import { epochMs, LatencyHistogram } from '../metrics/latency-histogram.js';
-import type { BusTopic } from './bus-topic.js';
+import type { BusTopic, TargetKind } from './bus-topic.js';
 
-export type { BusTopic } from './bus-topic.js';
+export type { BusTopic, TargetKind } from './bus-topic.js';
 
 /**
  * Who a bus message is for. Ids are protocol-scoped: the protocol that owns the
@@ -83,11 +83,11 @@ export abstract class EventBus {
     entry.published++;
     const message: BusMessage = { topic: topic.name, target, payload: topic.encode(value) };
     this.deliver(entry, value, message, sentAt, true);
-    return this.send(message, sentAt);
+    return this.send(message, sentAt, topic);
   }
 
   /** Tells the other instances (`sentAt`: when it was published, or 0 when not timed). */
-  protected abstract send(message: BusMessage, sentAt: number): Promise<void>;
+  protected abstract send(message: BusMessage, sentAt: number, topic: BusTopic<unknown>): Promise<void>;
 
   private readonly rejoinListeners = new Set<() => void>();
 
@@ -120,6 +120,29 @@ export abstract class EventBus {
     handlers.add(untyped);
     return () => handlers.delete(untyped);
   }
+
+  /**
+   * This instance now has a connection of `protocol` that a message aimed at `kind`/`id`
+   * reaches (for `all`, any connection of the protocol; `id` is then empty). The registry
+   * says so as its indexes change, once per transition; the Redis bus subscribes to what
+   * the routed topics publish there, and stops when `unwatch` says it is gone.
+   */
+  watch(_protocol: string, _kind: TargetKind, _id: string): void {}
+
+  unwatch(_protocol: string, _kind: TargetKind, _id: string): void {}
+
+  /**
+   * Resolves once every `watch` made so far is in force: a message published anywhere from
+   * then on reaches this instance. A protocol waits for it before it tells a client it is
+   * ready (jac's connection event, Fates' `ready`, hatsu's READY, a Felix ACK). Null when
+   * nothing is on its way (always so on the memory bus), so the caller can go on at once.
+   */
+  settled(): Promise<void> | null {
+    return null;
+  }
+
+  /** Runs once per topic, the first time this instance publishes or subscribes to it. */
+  protected topicAdded(_topic: BusTopic<unknown>): void {}
 
   /** Every topic this instance subscribed to or published on, with its counters. */
   topicStats(): Iterable<TopicEntry> {
@@ -195,6 +218,7 @@ export abstract class EventBus {
     if (!entry) {
       entry = new TopicEntry(topic.name, topic);
       this.topics.set(topic.name, entry);
+      this.topicAdded(topic);
     } else if (entry.definition !== topic) {
       throw new Error(`bus topic ${topic.name} is defined twice`);
     }

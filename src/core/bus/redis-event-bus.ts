@@ -2,20 +2,51 @@ import { randomBytes } from 'node:crypto';
 import type { Logger as Pino } from 'pino';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
 import type { RedisConnections } from '../engine/redis-connections.js';
+import type { BusTopic, TargetKind } from './bus-topic.js';
 import { decodeBusMessage, encodeBusMessage } from './bus-wire.js';
-import { EventBus, type BusMessage, type EventBusOptions } from './event-bus.js';
+import { EventBus, type BusMessage, type EventBusOptions, type Target } from './event-bus.js';
+
+/** Channels per SUBSCRIBE when every subscription is issued again after a reconnect. */
+const RESUBSCRIBE_BATCH = 1000;
+
+/** Messages heard on several channels are recognised by publisher and sequence among this many recent ones. */
+const RECENT_COPIES = 10_000;
 
 /**
- * The Redis bus: one PUBLISH per publish on one shared channel, whatever the number
- * of subscribers. The publishing instance delivers to its own clients directly (so
- * local delivery survives a Redis outage) and ignores its own echo, which makes
- * delivery exactly once per instance.
+ * The Redis bus, routed by interest. A topic of `targets` routing has a channel per target
+ * it can name (`bus:{<topic>:user:<id>}`, `...:channel:<id>}`, `...:client:<id>}`,
+ * `...:all}`), and an instance subscribes to a channel exactly while it holds a connection
+ * that the channel's messages reach: the registry tells it as its indexes change (`watch`).
+ * A publish goes to the channel of each id it names, so an instance receives only what it
+ * can deliver; one whose connections are elsewhere hears nothing of it. A `broadcast`
+ * topic has one channel (`bus:{<topic>}`) that every instance using the topic subscribes
+ * to. Subscription changes are batched per event-loop turn, so they follow joins and leaves,
+ * never the number of messages. On a Cluster the same channels are sharded (`SSUBSCRIBE`,
+ * `SPUBLISH`): each message stays on the shard that owns its channel's slot.
+ *
+ * The publishing instance delivers to its own clients directly (so local delivery survives
+ * a Redis outage) and ignores its own echo, which makes delivery exactly once per instance.
  */
 export class RedisEventBus extends EventBus {
   readonly instanceId = `${process.pid}-${randomBytes(6).toString('hex')}`;
-  private readonly channel: string;
-  private readonly channelBuffer: Buffer;
   private listening = false;
+  /** Routed topics by the protocols they route to. */
+  private readonly routedBy = new Map<string, BusTopic<unknown>[]>();
+  /** What the registry watches: `protocol|kind|id`. */
+  private readonly watched = new Set<string>();
+  /** Every channel this instance wants, with how many watched keys (or broadcast topics) want it. */
+  private readonly wanted = new Map<string, number>();
+  private readonly toSubscribe = new Set<string>();
+  private readonly toUnsubscribe = new Set<string>();
+  private flushScheduled = false;
+  /** Resolves when the batch of changes now being collected is in force. */
+  private nextBatch: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** The batch being issued, until Redis has answered it. */
+  private inFlight: Promise<void> | null = null;
+  private sequence = 0;
+  private readonly recent = new Set<string>();
+  private joinedBefore = false;
+  private rejoinPending = false;
 
   constructor(
     private readonly redis: RedisConnections,
@@ -23,58 +54,195 @@ export class RedisEventBus extends EventBus {
     options: Omit<EventBusOptions, 'log'> = {},
   ) {
     super({ ...options, log });
-    this.channel = redis.key('bus');
-    this.channelBuffer = Buffer.from(this.channel);
-    redis.subscriber.on('messageBuffer', (channel: Buffer, frame: Buffer) => {
-      if (channel.equals(this.channelBuffer)) this.receive(frame);
-    });
+    redis.onMessage((_, frame) => this.receive(frame));
   }
 
   start(): void {
-    // A subscription does not survive its connection; until it is re-established this
-    // instance would miss every other instance's messages, so it is not ready.
-    this.redis.subscriber.on('close', () => {
+    // Subscriptions do not survive their connection; until they are issued again this
+    // instance would miss the other instances' messages, so it is not ready.
+    this.redis.onSubscriberLost(() => {
       this.listening = false;
     });
-    this.redis.onReady('subscriber', () => {
-      this.redis.subscriber.subscribe(this.channel).then(
-        () => {
-          this.listening = true;
-          if (this.joinedBefore) this.rejoinPending = true;
-          this.joinedBefore = true;
-          this.flushRejoin();
-        },
-        (err: unknown) => {
-          this.log.warn({ err: String(err) }, 'bus subscribe failed; retried on reconnect');
-        },
-      );
-    });
+    this.redis.onReady('subscriber', () => void this.resubscribe());
     // The two connections come back independently, and the re-checks a rejoin triggers read
     // the store through the command connection: a rejoin waits for it, or they would fail
     // and nothing would run them again.
     this.redis.onReady('command', () => this.flushRejoin());
   }
 
-  private joinedBefore = false;
-  private rejoinPending = false;
-
-  private flushRejoin(): void {
-    if (!this.rejoinPending || this.redis.command.status !== 'ready') return;
-    this.rejoinPending = false;
-    this.rejoined();
-  }
-
-  /** True while the bus channel is subscribed, i.e. other instances' messages arrive. */
+  /** True while the subscriptions are in force, i.e. other instances' messages arrive. */
   get isListening(): boolean {
     return this.listening;
   }
 
-  protected async send(message: BusMessage, sentAt: number): Promise<void> {
+  /** Resolves once the bus listens, or after `timeoutMs` whether it does or not. */
+  listeningWithin(timeoutMs: number): Promise<void> {
+    if (this.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiters = this.listenWaiters;
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  private readonly listenWaiters = new Set<() => void>();
+
+  /** How many channels this instance subscribes to now. */
+  get channelCount(): number {
+    return this.wanted.size;
+  }
+
+  override watch(protocol: string, kind: TargetKind, id: string): void {
+    const key = watchKey(protocol, kind, id);
+    if (this.watched.has(key)) return;
+    this.watched.add(key);
+    for (const topic of this.routedBy.get(protocol) ?? []) {
+      if (routes(topic, kind)) this.want(this.channelOf(topic.name, kind, id));
+    }
+  }
+
+  override unwatch(protocol: string, kind: TargetKind, id: string): void {
+    const key = watchKey(protocol, kind, id);
+    if (!this.watched.delete(key)) return;
+    for (const topic of this.routedBy.get(protocol) ?? []) {
+      if (routes(topic, kind)) this.unwant(this.channelOf(topic.name, kind, id));
+    }
+  }
+
+  override settled(): Promise<void> | null {
+    return this.nextBatch?.promise ?? this.inFlight;
+  }
+
+  protected override topicAdded(topic: BusTopic<unknown>): void {
+    const { routing } = topic;
+    if (routing.kind === 'broadcast') {
+      this.want(this.redis.key(`bus:{${topic.name}}`));
+      return;
+    }
+    for (const protocol of routing.protocols) {
+      const list = this.routedBy.get(protocol) ?? [];
+      list.push(topic);
+      this.routedBy.set(protocol, list);
+    }
+    // Interest that came before the topic (a protocol defined later) counts too.
+    for (const key of this.watched) {
+      const [protocol, kind, id] = splitWatchKey(key);
+      if (routing.protocols.includes(protocol) && routes(topic, kind)) {
+        this.want(this.channelOf(topic.name, kind, id));
+      }
+    }
+  }
+
+  protected async send(message: BusMessage, sentAt: number, topic: BusTopic<unknown>): Promise<void> {
+    const channels = this.channelsFor(topic, message.target);
+    if (channels.length === 0) return;
+    // Heard on several channels, one message must be recognised as one.
+    const sequence = channels.length > 1 ? ++this.sequence : 0;
+    const frame = encodeBusMessage(this.instanceId, message, sentAt, sequence);
     try {
-      await this.redis.command.publish(this.channel, encodeBusMessage(this.instanceId, message, sentAt));
+      await Promise.all(channels.map((channel) => this.redis.publish(channel, frame)));
     } catch (err) {
       throw new EngineUnavailableError('publish', err);
     }
+  }
+
+  private channelsFor(topic: BusTopic<unknown>, target: Target): string[] {
+    if (topic.routing.kind === 'broadcast') return [this.redis.key(`bus:{${topic.name}}`)];
+    if (target.kind === 'all') return [this.channelOf(topic.name, 'all', '')];
+    return [...new Set(target.ids)].map((id) => this.channelOf(topic.name, target.kind, id));
+  }
+
+  /** One channel per routed topic and target; the braces make it the channel's own hash slot. */
+  private channelOf(topic: string, kind: TargetKind, id: string): string {
+    return kind === 'all' ? this.redis.key(`bus:{${topic}:all}`) : this.redis.key(`bus:{${topic}:${kind}:${id}}`);
+  }
+
+  private want(channel: string): void {
+    const count = (this.wanted.get(channel) ?? 0) + 1;
+    this.wanted.set(channel, count);
+    if (count > 1) return;
+    if (!this.toUnsubscribe.delete(channel)) this.toSubscribe.add(channel);
+    this.scheduleFlush();
+  }
+
+  private unwant(channel: string): void {
+    const count = (this.wanted.get(channel) ?? 0) - 1;
+    if (count > 0) {
+      this.wanted.set(channel, count);
+      return;
+    }
+    this.wanted.delete(channel);
+    if (!this.toSubscribe.delete(channel)) this.toUnsubscribe.add(channel);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (!this.nextBatch) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.nextBatch = { promise, resolve };
+    }
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /**
+   * Issues the turn's changes. While the subscriber is away nothing is sent: the resubscribe
+   * on its return issues every wanted channel, and the batch counts as done (its channels
+   * are wanted, and in force as soon as Redis is back).
+   */
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.nextBatch;
+    this.nextBatch = null;
+    const subscribe = [...this.toSubscribe];
+    const unsubscribe = [...this.toUnsubscribe];
+    this.toSubscribe.clear();
+    this.toUnsubscribe.clear();
+    const done = this.redis.subscribed
+      ? Promise.allSettled([this.redis.subscribe(subscribe), this.redis.unsubscribe(unsubscribe)]).then((results) => {
+          for (const result of results) {
+            if (result.status === 'rejected') {
+              this.log.warn({ err: String(result.reason) }, 'bus subscription change failed; retried on reconnect');
+            }
+          }
+        })
+      : Promise.resolve();
+    this.inFlight = done;
+    void done.then(() => {
+      if (this.inFlight === done) this.inFlight = null;
+      batch?.resolve();
+    });
+  }
+
+  /** Every wanted channel again, after the subscriber (re)connected; then the instance listens. */
+  private async resubscribe(): Promise<void> {
+    const channels = [...this.wanted.keys()];
+    try {
+      for (let i = 0; i < channels.length; i += RESUBSCRIBE_BATCH) {
+        await this.redis.subscribe(channels.slice(i, i + RESUBSCRIBE_BATCH));
+      }
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'bus subscribe failed; retried on reconnect');
+      return;
+    }
+    this.listening = true;
+    for (const waiter of [...this.listenWaiters]) waiter();
+    if (this.joinedBefore) this.rejoinPending = true;
+    this.joinedBefore = true;
+    this.flushRejoin();
+  }
+
+  private flushRejoin(): void {
+    if (!this.rejoinPending || !this.redis.commandUp) return;
+    this.rejoinPending = false;
+    this.rejoined();
   }
 
   private receive(frame: Buffer): void {
@@ -84,6 +252,31 @@ export class RedisEventBus extends EventBus {
       return;
     }
     if (decoded.origin === this.instanceId) return;
+    if (decoded.sequence > 0 && !this.firstCopy(`${decoded.origin}:${decoded.sequence}`)) return;
     this.received(decoded.message, frame.length, this.timing ? decoded.sentAt : 0);
   }
+
+  /** Whether this is the first copy heard of a message sent to several channels. */
+  private firstCopy(id: string): boolean {
+    if (this.recent.has(id)) return false;
+    this.recent.add(id);
+    if (this.recent.size > RECENT_COPIES) {
+      const oldest = this.recent.values().next().value;
+      if (oldest !== undefined) this.recent.delete(oldest);
+    }
+    return true;
+  }
+}
+
+function watchKey(protocol: string, kind: TargetKind, id: string): string {
+  return `${protocol}\u0000${kind}\u0000${id}`;
+}
+
+function splitWatchKey(key: string): [string, TargetKind, string] {
+  const [protocol, kind, ...rest] = key.split('\u0000');
+  return [protocol as string, kind as TargetKind, rest.join('\u0000')];
+}
+
+function routes(topic: BusTopic<unknown>, kind: TargetKind): boolean {
+  return topic.routing.kind === 'targets' && topic.routing.kinds.includes(kind);
 }

@@ -11,12 +11,16 @@ import { RedisClientRegistry } from '../registry/redis-client-registry.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { RedisStore } from '../store/redis-store.js';
 import type { Store } from '../store/store.js';
-import { RedisConnections } from './redis-connections.js';
+import { RedisConnections, topologyOf } from './redis-connections.js';
 
 const READY_PING_TIMEOUT_MS = 1000;
 
+/** How long start-up waits for the bus to listen before it goes on, not ready. */
+const STARTUP_LISTEN_MS = 3000;
+
 /**
- * Chooses the engine from `REDIS_URL` and owns its lifetime: the embedded memory
+ * Chooses the engine from the configuration (`REDIS_URL`, `REDIS_SENTINELS` or
+ * `REDIS_CLUSTER_NODES`; none: embedded) and owns its lifetime: the embedded memory
  * drivers when unset, the Redis drivers when set. Everything else injects the
  * `EventBus`, `Store` and `ClientRegistry` it exposes.
  */
@@ -31,7 +35,8 @@ export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges
   constructor(config: AppConfig, logger: GatehouseLogger, metrics: Metrics) {
     const log = logger.child({ context: 'Engine' });
     const timing = metrics.enabled;
-    if (config.REDIS_URL === undefined) {
+    const topology = topologyOf(config);
+    if (topology === null) {
       this.kind = 'memory';
       this.redis = null;
       this.bus = new MemoryEventBus({ log, timing });
@@ -39,7 +44,7 @@ export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges
       this.registry = new MemoryClientRegistry(this.bus, log);
     } else {
       this.kind = 'redis';
-      this.redis = new RedisConnections(config.REDIS_URL, config.REDIS_KEY_PREFIX, log);
+      this.redis = new RedisConnections(topology, config.REDIS_KEY_PREFIX, log);
       this.bus = new RedisEventBus(this.redis, log, { timing });
       this.store = new RedisStore(this.redis);
       this.registry = new RedisClientRegistry(this.bus, log, this.redis, { heartbeatMs: 2000, ttlMs: 6000 });
@@ -63,8 +68,8 @@ export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges
   redisLinks(): Record<string, boolean> | null {
     if (!this.redis) return null;
     return {
-      command: this.redis.command.status === 'ready',
-      subscriber: this.redis.subscriber.status === 'ready',
+      command: this.redis.commandUp,
+      subscriber: this.redis.subscribed,
       bus: (this.bus as RedisEventBus).isListening,
     };
   }
@@ -74,6 +79,9 @@ export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges
     (this.bus as RedisEventBus).start();
     (this.registry as RedisClientRegistry).start();
     await this.redis.connect();
+    // Ready to serve once the bus listens; a Redis that does not answer at start-up is not
+    // waited for beyond this (the instance starts not-ready and catches up by itself).
+    await (this.bus as RedisEventBus).listeningWithin(STARTUP_LISTEN_MS);
   }
 
   /**

@@ -69,6 +69,14 @@ export abstract class ClientRegistry {
     return this.bus.instanceId;
   }
 
+  /**
+   * Resolves once the bus reaches every connection indexed so far; null when it already
+   * does (see `EventBus.settled`).
+   */
+  settled(): Promise<void> | null {
+    return this.bus.settled();
+  }
+
   /** Where each protocol's connections count their deliveries (the metrics). */
   countWith(statsOf: (protocol: string) => ProtocolStats): void {
     this.statsOf = statsOf;
@@ -84,6 +92,7 @@ export abstract class ClientRegistry {
     connection._stats = this.statsOf(connection.protocol);
     this.byId.set(connection.id, connection);
     this.bySocket.set(connection.socket, connection);
+    this.bus.watch(connection.protocol, 'client', connection.id);
     this.total(connection.protocol, 1);
     if (connection.user !== null) this.indexUser(connection, connection.user);
     for (const channel of connection.channels) this.indexChannel(connection, channel);
@@ -101,6 +110,7 @@ export abstract class ClientRegistry {
     if (this.byId.get(connection.id) !== connection) return;
     this.byId.delete(connection.id);
     this.bySocket.delete(connection.socket);
+    this.bus.unwatch(connection.protocol, 'client', connection.id);
     this.total(connection.protocol, -1);
     if (connection.user !== null) this.unindexUser(connection, connection.user);
     for (const channel of connection.channels) this.unindexChannel(connection, channel);
@@ -410,26 +420,32 @@ export abstract class ClientRegistry {
     if (size > 0) this.byProtocol.set(protocol, size);
     else this.byProtocol.delete(protocol);
     this.changed(protocol, { kind: 'all' }, size);
+    if (delta > 0 && size === 1) this.bus.watch(protocol, 'all', '');
+    if (size === 0) this.bus.unwatch(protocol, 'all', '');
   }
 
   private indexUser(connection: Connection, user: string): void {
     const size = addToSet(this.byUser, key(connection.protocol, user), connection);
     this.changed(connection.protocol, { kind: 'user', id: user }, size);
+    if (size === 1) this.bus.watch(connection.protocol, 'user', user);
   }
 
   private unindexUser(connection: Connection, user: string): void {
     const size = deleteFromSet(this.byUser, key(connection.protocol, user), connection);
     this.changed(connection.protocol, { kind: 'user', id: user }, size);
+    if (size === 0) this.bus.unwatch(connection.protocol, 'user', user);
   }
 
   private indexChannel(connection: Connection, channel: string): void {
     const size = addToSet(this.byChannel, key(connection.protocol, channel), connection);
     this.changed(connection.protocol, { kind: 'channel', id: channel }, size);
+    if (size === 1) this.bus.watch(connection.protocol, 'channel', channel);
   }
 
   private unindexChannel(connection: Connection, channel: string): void {
     const size = deleteFromSet(this.byChannel, key(connection.protocol, channel), connection);
     this.changed(connection.protocol, { kind: 'channel', id: channel }, size);
+    if (size === 0) this.bus.unwatch(connection.protocol, 'channel', channel);
   }
 
   private indexCredential(connection: Connection, credential: string): void {

@@ -82,6 +82,10 @@ export class Connection {
   /** @internal the protocol's counters, attached by ClientRegistry when it adds the connection */
   _stats: ProtocolStats = UNCOUNTED;
   private cutOff = false;
+  /** Frames written while held (`hold`), and their bytes. */
+  private held: (Buffer | PreparedFrame)[] | null = null;
+  private heldBytes = 0;
+  private heldBinary: boolean[] = [];
 
   constructor(options: ConnectionOptions) {
     this.id = options.id;
@@ -123,6 +127,7 @@ export class Connection {
    */
   send(data: Buffer | string, binary = false): boolean {
     if (!this.isOpen) return false;
+    if (this.held) return this.keep(typeof data === 'string' ? Buffer.from(data) : data, binary);
     if (this.socket.bufferedAmount > this.sendBufferLimit) {
       this.dropSlowConsumer();
       return false;
@@ -137,6 +142,7 @@ export class Connection {
   /** `send` for a message many sockets get: the frame is built once, not per recipient. */
   sendPrepared(prepared: PreparedFrame): boolean {
     if (!this.isOpen) return false;
+    if (this.held) return this.keep(prepared, prepared.binary);
     if (this.socket.bufferedAmount > this.sendBufferLimit) {
       this.dropSlowConsumer();
       return false;
@@ -146,6 +152,29 @@ export class Connection {
     stats.deliveredFrames++;
     stats.deliveredBytes += prepared.payload.length;
     return true;
+  }
+
+  /**
+   * Keeps what is written from now on, in order, until `release`: for a protocol whose first
+   * frame must come first (jac's connection event) while its connection is already indexed,
+   * so a fan-out could reach it. Held bytes count toward the send-buffer limit.
+   */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Writes `first`, then everything held, and stops holding. */
+  release(first?: Buffer | string): void {
+    const held = this.held;
+    const binary = this.heldBinary;
+    this.held = null;
+    this.heldBinary = [];
+    this.heldBytes = 0;
+    if (first !== undefined) this.send(first);
+    held?.forEach((frame, i) => {
+      if (Buffer.isBuffer(frame)) this.send(frame, binary[i]);
+      else this.sendPrepared(frame);
+    });
   }
 
   close(spec: CloseSpec = this.normalClose): void {
@@ -163,6 +192,19 @@ export class Connection {
       instance,
       since: new Date(this.since).toISOString(),
     };
+  }
+
+  private keep(frame: Buffer | PreparedFrame, binary: boolean): boolean {
+    const held = this.held as (Buffer | PreparedFrame)[];
+    const bytes = Buffer.isBuffer(frame) ? frame.length : frame.payload.length;
+    if (this.heldBytes + bytes > this.sendBufferLimit) {
+      this.dropSlowConsumer();
+      return false;
+    }
+    held.push(frame);
+    this.heldBinary.push(binary);
+    this.heldBytes += bytes;
+    return true;
   }
 
   /** Cuts the client off with its protocol's slow-consumer close; nothing more is written to it. */

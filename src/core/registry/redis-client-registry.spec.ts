@@ -40,7 +40,7 @@ describe('RedisClientRegistry', await redisSuite(), () => {
   let counter = 0;
 
   async function startInstance(timing: RedisRegistryTiming = { heartbeatMs: 100, ttlMs: 1000 }): Promise<Instance> {
-    const redis = new RedisConnections(SHARED_REDIS_URL, prefix, log);
+    const redis = new RedisConnections({ kind: 'single', url: SHARED_REDIS_URL }, prefix, log);
     const bus = new RedisEventBus(redis, log);
     const registry = new RedisClientRegistry(bus, log, redis, timing);
     registry.shareCounts('jac');
@@ -167,7 +167,7 @@ describe('RedisClientRegistry', await redisSuite(), () => {
 
   /** The counts hash of an instance, as Redis holds it. */
   function countsOf(instance: Instance): Promise<Record<string, string>> {
-    return inspect.hgetall(`${prefix}counts:${instance.registry.instanceId}`);
+    return inspect.hgetall(`${prefix}counts:{${instance.registry.instanceId}}`);
   }
 
   /** Waits until `from` counts `n` for `target` across the cluster. */
@@ -216,7 +216,7 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     assert.deepEqual(await countsOf(b), { 'jac:all': '3', 'jac:user:n::c1': '3', 'jac:channel:room-b': '2' });
     for (const c of [onB1, onB2, onB3]) b.registry.remove(c.connection);
     await countReaches(a, { kind: 'all' }, 1);
-    await waitFor(async () => (await inspect.exists(`${prefix}counts:${b.registry.instanceId}`)) === 0, {
+    await waitFor(async () => (await inspect.exists(`${prefix}counts:{${b.registry.instanceId}}`)) === 0, {
       what: "B's empty counts hash to go",
     });
     a.registry.remove(onA.connection);
@@ -230,7 +230,7 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     await countReaches(a, { kind: 'channel', id: 'room-d' }, 1);
     const during = await open(d, 'n::d', ['room-d'], { add: false });
     // Redis lost the hash (a restart without persistence) and the connection drops.
-    await inspect.del(`${prefix}counts:${d.registry.instanceId}`);
+    await inspect.del(`${prefix}counts:{${d.registry.instanceId}}`);
     const dropped = once(d.redis.command, 'close');
     d.redis.command.disconnect(true);
     await dropped;
@@ -239,7 +239,7 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     d.registry.add(during.connection);
     await countReaches(a, { kind: 'channel', id: 'room-d' }, 2);
     assert.deepEqual(await countsOf(d), { 'jac:all': '2', 'jac:user:n::d': '2', 'jac:channel:room-d': '2' });
-    assert.ok((await inspect.pttl(`${prefix}counts:${d.registry.instanceId}`)) > 0, 'the rewritten hash expires');
+    assert.ok((await inspect.pttl(`${prefix}counts:{${d.registry.instanceId}}`)) > 0, 'the rewritten hash expires');
     for (const c of [before, during]) {
       d.registry.remove(c.connection);
       c.client.terminate();
@@ -283,8 +283,8 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     await c.registry.stop();
     await nextTick();
     await c.redis.command.ping();
-    assert.equal(await inspect.exists(`${prefix}conns:${c.registry.instanceId}`), 0);
-    assert.equal(await inspect.exists(`${prefix}counts:${c.registry.instanceId}`), 0);
+    assert.equal(await inspect.exists(`${prefix}conns:{${c.registry.instanceId}}`), 0);
+    assert.equal(await inspect.exists(`${prefix}counts:{${c.registry.instanceId}}`), 0);
     assert.equal(await inspect.zscore(`${prefix}instances`, c.registry.instanceId), null);
     await viewOf(a, []);
     assert.equal(await a.registry.locate(late.connection.id), null);
@@ -307,10 +307,10 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     assert.ok(Date.now() - started <= 2000);
     assert.equal(await watcher.registry.count('jac', { kind: 'user', id: 'n::doomed' }), 0);
     // Its hash expires on its own too.
-    await waitFor(async () => (await inspect.exists(`${prefix}conns:${doomed.registry.instanceId}`)) === 0, {
+    await waitFor(async () => (await inspect.exists(`${prefix}conns:{${doomed.registry.instanceId}}`)) === 0, {
       what: "the dead instance's hash to expire",
     });
-    await waitFor(async () => (await inspect.exists(`${prefix}counts:${doomed.registry.instanceId}`)) === 0, {
+    await waitFor(async () => (await inspect.exists(`${prefix}counts:{${doomed.registry.instanceId}}`)) === 0, {
       what: "the dead instance's counts to expire",
     });
     onDoomed.client.terminate();
@@ -335,14 +335,17 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     await a.registry.revoke('jac', 'token-1', revoked);
     assert.deepEqual(await onA.client.waitClose(), revoked);
     assert.deepEqual(await onB.client.waitClose(), revoked);
-    // One Redis channel keeps A's order: once B has A's next message, any second copy would have come.
+    // One subscriber connection keeps A's order: once B has A's next message, any second copy
+    // would have come.
+    const probe = signalTopic('probe');
     const probed = new Promise<void>((resolve) => {
-      const stop = b.bus.subscribe(signalTopic('probe'), () => {
+      const stop = b.bus.subscribe(probe, () => {
         stop();
         resolve();
       });
     });
-    await a.bus.publish(signalTopic('probe'), { kind: 'all' }, true);
+    await b.bus.settled();
+    await a.bus.publish(probe, { kind: 'all' }, true);
     await probed;
     assert.equal(kept.connection.send('marker'), true);
     assert.equal((await kept.client.nextRaw()).data.toString(), 'marker');

@@ -12,6 +12,16 @@ export interface RedisRegistryTiming {
   ttlMs: number;
 }
 
+/** The hash of an instance's connections; the braces make the instance id its hash tag. */
+function connsKey(redis: RedisConnections, instance: string): string {
+  return redis.key('conns', `{${instance}}`);
+}
+
+/** The hash of an instance's index sizes, in the same slot as its connections. */
+function countsKey(redis: RedisConnections, instance: string): string {
+  return redis.key('counts', `{${instance}}`);
+}
+
 /** A count's field in `counts:<instance>`; protocol names never hold a colon. */
 export function countField(protocol: string, target: CountTarget): string {
   return target.kind === 'all' ? `${protocol}:all` : `${protocol}:${target.kind}:${target.id}`;
@@ -46,8 +56,10 @@ export class RedisClientRegistry extends ClientRegistry {
     private readonly timing: RedisRegistryTiming,
   ) {
     super(bus, log);
-    this.hashKey = redis.key('conns', this.instanceId);
-    this.countsKey = redis.key('counts', this.instanceId);
+    // One hash tag per instance: its two hashes share a slot, so a transaction can write
+    // both on a Cluster, and different instances' hashes spread over the slots.
+    this.hashKey = connsKey(redis, this.instanceId);
+    this.countsKey = countsKey(redis, this.instanceId);
     this.instancesKey = redis.key('instances');
   }
 
@@ -66,24 +78,19 @@ export class RedisClientRegistry extends ClientRegistry {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.stopReady?.();
     if (!this.redis.commandUp) return;
-    await this.redis.command
-      .multi()
-      .del(this.hashKey, this.countsKey)
-      .zrem(this.instancesKey, this.instanceId)
-      .exec()
-      .catch(() => undefined);
+    // Out of the live set first: once it is, nobody reads the hashes.
+    await this.redis.command.zrem(this.instancesKey, this.instanceId).catch(() => undefined);
+    await this.redis.command.del(this.hashKey, this.countsKey).catch(() => undefined);
   }
 
+  // One command per instance, in parallel: each instance's hash has a slot of its own.
   async list(): Promise<ClientInfo[]> {
     const instances = await this.liveInstances();
-    const pipeline = this.redis.command.pipeline();
-    for (const instance of instances) pipeline.hvals(this.redis.key('conns', instance));
-    const results = await this.guard('list', () => pipeline.exec());
+    const results = await this.guard('list', () =>
+      Promise.all(instances.map((instance) => this.redis.command.hvals(connsKey(this.redis, instance)))),
+    );
     const clients: ClientInfo[] = [];
-    for (const [err, values] of results ?? []) {
-      if (err || !Array.isArray(values)) continue;
-      for (const value of values) clients.push(JSON.parse(String(value)) as ClientInfo);
-    }
+    for (const values of results) for (const value of values) clients.push(JSON.parse(value) as ClientInfo);
     return clients;
   }
 
@@ -91,13 +98,11 @@ export class RedisClientRegistry extends ClientRegistry {
     const local = this.get(id);
     if (local) return local.info(this.instanceId);
     const instances = await this.liveInstances();
-    const pipeline = this.redis.command.pipeline();
-    for (const instance of instances) pipeline.hget(this.redis.key('conns', instance), id);
-    const results = await this.guard('locate', () => pipeline.exec());
-    for (const [err, value] of results ?? []) {
-      if (!err && typeof value === 'string') return JSON.parse(value) as ClientInfo;
-    }
-    return null;
+    const results = await this.guard('locate', () =>
+      Promise.all(instances.map((instance) => this.redis.command.hget(connsKey(this.redis, instance), id))),
+    );
+    const found = results.find((value): value is string => typeof value === 'string');
+    return found === undefined ? null : (JSON.parse(found) as ClientInfo);
   }
 
   async remoteCount(protocol: string, target: CountTarget): Promise<number> {
@@ -105,12 +110,12 @@ export class RedisClientRegistry extends ClientRegistry {
     const others = (await this.liveInstances()).filter((instance) => instance !== this.instanceId);
     if (others.length === 0) return 0;
     const field = countField(protocol, target);
-    const pipeline = this.redis.command.pipeline();
-    for (const instance of others) pipeline.hget(this.redis.key('counts', instance), field);
-    const results = await this.guard('count', () => pipeline.exec());
+    const results = await this.guard('count', () =>
+      Promise.all(others.map((instance) => this.redis.command.hget(countsKey(this.redis, instance), field))),
+    );
     let total = 0;
-    for (const [err, value] of results ?? []) {
-      const n = !err && typeof value === 'string' ? Number(value) : 0;
+    for (const value of results) {
+      const n = typeof value === 'string' ? Number(value) : 0;
       if (Number.isSafeInteger(n) && n > 0) total += n;
     }
     return total;
@@ -188,14 +193,19 @@ export class RedisClientRegistry extends ClientRegistry {
   private async beat(): Promise<void> {
     if (this.stopped || !this.redis.commandUp) return;
     const now = Date.now();
-    await this.redis.command
-      .pipeline()
-      .zadd(this.instancesKey, now, this.instanceId)
-      .zremrangebyscore(this.instancesKey, '-inf', now - this.timing.ttlMs)
-      .pexpire(this.hashKey, this.timing.ttlMs)
-      .pexpire(this.countsKey, this.timing.ttlMs)
-      .exec()
-      .catch(() => undefined);
+    // Two pipelines: the live set and this instance's hashes live in different slots.
+    await Promise.all([
+      this.redis.command
+        .pipeline()
+        .zadd(this.instancesKey, now, this.instanceId)
+        .zremrangebyscore(this.instancesKey, '-inf', now - this.timing.ttlMs)
+        .exec(),
+      this.redis.command
+        .pipeline()
+        .pexpire(this.hashKey, this.timing.ttlMs)
+        .pexpire(this.countsKey, this.timing.ttlMs)
+        .exec(),
+    ]).catch(() => undefined);
   }
 
   private async resync(): Promise<void> {
@@ -204,13 +214,16 @@ export class RedisClientRegistry extends ClientRegistry {
     for (const connection of this.local()) fields.push(connection.id, JSON.stringify(connection.info(this.instanceId)));
     const counts: string[] = [];
     for (const [protocol, target, size] of this.localCounts()) counts.push(countField(protocol, target), String(size));
-    const pipeline = this.redis.command.multi().del(this.hashKey, this.countsKey);
-    if (fields.length > 0) pipeline.hset(this.hashKey, ...fields).pexpire(this.hashKey, this.timing.ttlMs);
-    if (counts.length > 0) pipeline.hset(this.countsKey, ...counts).pexpire(this.countsKey, this.timing.ttlMs);
-    pipeline.zadd(this.instancesKey, Date.now(), this.instanceId);
-    await pipeline.exec().catch((err: unknown) => {
+    // This instance's two hashes in one transaction (one slot), then its entry in the live set.
+    const transaction = this.redis.command.multi().del(this.hashKey, this.countsKey);
+    if (fields.length > 0) transaction.hset(this.hashKey, ...fields).pexpire(this.hashKey, this.timing.ttlMs);
+    if (counts.length > 0) transaction.hset(this.countsKey, ...counts).pexpire(this.countsKey, this.timing.ttlMs);
+    try {
+      await transaction.exec();
+      await this.redis.command.zadd(this.instancesKey, Date.now(), this.instanceId);
+    } catch (err) {
       this.log.warn({ err: String(err) }, 'registry resync failed; retried on reconnect');
-    });
+    }
   }
 
   private async guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {

@@ -128,7 +128,7 @@ describe('Store contract: RedisStore', await redisSuite(), () => {
   const connections: RedisConnections[] = [];
 
   function open(): RedisStore {
-    const redis = new RedisConnections(SHARED_REDIS_URL, prefix, log);
+    const redis = new RedisConnections({ kind: 'single', url: SHARED_REDIS_URL }, prefix, log);
     connections.push(redis);
     return new RedisStore(redis);
   }
@@ -167,7 +167,7 @@ describe('RedisStore while Redis is down', await redisSuite(), () => {
 
   before(async () => {
     server = await RedisProcess.start();
-    redis = new RedisConnections(server.url, uniquePrefix(), log);
+    redis = new RedisConnections({ kind: 'single', url: server.url }, uniquePrefix(), log);
     await redis.connect();
     store = new RedisStore(redis);
   });

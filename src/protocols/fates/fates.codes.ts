@@ -1,4 +1,4 @@
-import { bytesTopic } from '../../core/bus/bus-topic.js';
+import { bytesTopic, routedTo } from '../../core/bus/bus-topic.js';
 import type { CloseSpec } from '../../core/registry/connection.js';
 
 /**
@@ -29,7 +29,7 @@ export const FATES_PATHS: Record<FatesEra, readonly string[]> = {
  * topic whose messages are not frames: the two eras frame one event differently, so it
  * carries the event's JSON once, and each instance frames it once per era.
  */
-export const FATES_EVENTS = bytesTopic('fates');
+export const FATES_EVENTS = bytesTopic('fates', routedTo(FATES_PROTOCOLS, ['channel']));
 
 /** The channel every Fates connection receives besides its own bot/server channel. */
 export const GLOBAL_CHANNEL = 'global';

@@ -276,6 +276,10 @@ export class FatesService {
       this.end(session, FATES_CLOSE.invalidAuth);
       return;
     }
+    // `ready` once the bus reaches the connection: an event published after it is not missed.
+    const pending = this.registry.settled();
+    if (pending) await pending;
+    if (isClosed(session)) return;
     this.control(session, 'ready', FATES_DETAIL.ready(used), this.limit - used);
     session.state = 'ready';
     if (session.deferred > 0) this.run(session, this.drain(session));

@@ -1,4 +1,4 @@
-import { bytesTopic } from '../../core/bus/bus-topic.js';
+import { bytesTopic, routedTo } from '../../core/bus/bus-topic.js';
 import type { CloseSpec } from '../../core/registry/connection.js';
 
 /** The protocol's name: in the catalog, the registry and the metrics. */
@@ -13,4 +13,4 @@ export const FELIX_CLOSE = {
 } as const satisfies Record<string, CloseSpec>;
 
 /** `10002`/`10003` updates for listening sockets on every instance, as each recipient gets them. */
-export const FELIX_EVENTS = bytesTopic(FELIX);
+export const FELIX_EVENTS = bytesTopic(FELIX, routedTo(FELIX, ['channel']));

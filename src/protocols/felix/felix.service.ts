@@ -107,6 +107,10 @@ export class FelixService {
 
   /** 20001: the 10001 reply for a heartbeat received at `receivedAt`, from the status held in memory. */
   async heartbeatAck(receivedAt: number): Promise<FelixServerMessage> {
+    // The ACK is the protocol's only reply: after it, updates of every id the socket listens
+    // to reach it, listen lists changed just before included.
+    const pending = this.registry.settled();
+    if (pending) await pending;
     return heartbeatAck(ackData(await this.status.current(), receivedAt, processFigures()));
   }
 

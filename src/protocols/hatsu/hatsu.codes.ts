@@ -1,4 +1,4 @@
-import { bytesTopic, jsonTopic } from '../../core/bus/bus-topic.js';
+import { bytesTopic, jsonTopic, routedTo } from '../../core/bus/bus-topic.js';
 import { isJsonObject } from '../../core/json.js';
 import type { CloseSpec } from '../../core/registry/connection.js';
 
@@ -32,10 +32,10 @@ export const HATSU_CLOSE = {
 } as const satisfies Record<string, CloseSpec>;
 
 /** Events for sessions (admin dispatches), as each json session gets them. */
-export const HATSU_EVENTS = bytesTopic(HATSU);
+export const HATSU_EVENTS = bytesTopic(HATSU, routedTo(HATSU, ['channel', 'user', 'all']));
 
 /** `PRESENCE_UPDATE`s: the same, for sessions that identified with `presences` not false. */
-export const HATSU_PRESENCE = bytesTopic('hatsu.presence');
+export const HATSU_PRESENCE = bytesTopic('hatsu.presence', routedTo(HATSU, ['channel', 'user', 'all']));
 
 /** Who joined and who left a guild, so that every instance moves its live sessions in or out. */
 export interface MembersChange {

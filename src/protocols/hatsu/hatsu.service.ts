@@ -229,11 +229,6 @@ export class HatsuService implements OnModuleDestroy {
     const guilds = await this.data.guildsOf(userId);
     if (session.state !== 'identifying') return;
     for (const { id } of guilds) session.guilds.add(id);
-    for (const [guild, joined] of session.delta) {
-      if (joined) session.guilds.add(guild);
-      else session.guilds.delete(guild);
-    }
-    session.delta = null;
     session.encoding = fields.encoding;
     session.presences = fields.presences;
     if (session.encoding === 'zlib') {
@@ -243,7 +238,17 @@ export class HatsuService implements OnModuleDestroy {
       });
     }
     this.registry.setUser(session.connection, userId);
-    this.members.place(session);
+    // READY once the bus reaches the session in every channel it is in, membership changes
+    // that arrive meanwhile included: an event published after READY is not missed.
+    for (;;) {
+      applyDelta(session);
+      this.members.place(session);
+      const pending = this.registry.settled();
+      if (pending) await pending;
+      if (session.state !== 'identifying') return;
+      if (session.delta.size === 0) break;
+    }
+    session.delta = null;
     session.state = 'ready';
 
     // No artificial delay: the original slept 9 s between HELLO and READY.
@@ -407,4 +412,14 @@ export class HatsuService implements OnModuleDestroy {
   private loadChanged(): void {
     for (const listener of this.loadListeners) listener();
   }
+}
+
+/** Applies the membership changes heard while identifying, and forgets them. */
+function applyDelta(session: HatsuSession): void {
+  if (!session.delta) return;
+  for (const [guild, joined] of session.delta) {
+    if (joined) session.guilds.add(guild);
+    else session.guilds.delete(guild);
+  }
+  session.delta.clear();
 }

@@ -1,4 +1,4 @@
-import { bytesTopic } from '../../core/bus/bus-topic.js';
+import { bytesTopic, routedTo } from '../../core/bus/bus-topic.js';
 import type { CloseSpec } from '../../core/registry/connection.js';
 
 /** The protocol's name: in the catalog, the registry and the metrics. */
@@ -13,4 +13,4 @@ export const JAC_CLOSE = {
 } as const satisfies Record<string, CloseSpec>;
 
 /** Messages for jac sockets on every instance: the frame as each recipient gets it. */
-export const JAC_EVENTS = bytesTopic(JAC);
+export const JAC_EVENTS = bytesTopic(JAC, routedTo(JAC, ['user', 'channel', 'client']));

@@ -74,8 +74,8 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
   // Synchronous on purpose: the session exists before the first message can arrive.
   handleConnection(socket: WebSocket, req: IncomingMessage): void {
     const identity = upgradePrincipal<JacIdentity>(req) ?? PUBLIC_IDENTITY;
-    const session = this.jac.open(socket, identity, channelIdOf(req), clientIp(req));
-    session.connection.send(encodeJac(this.jac.connectionEvent(session)));
+    // Sends the connection event once the bus reaches the socket.
+    this.jac.open(socket, identity, channelIdOf(req), clientIp(req));
   }
 
   handleDisconnect(socket: WebSocket): void {
@@ -115,13 +115,13 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
    * makes the socket public. The original fell back to the handshake header when the
    * token was absent; the document says public, and so do we (docs/protocols/jac.md).
    */
+  /** Replies with the connection event, sent by the service once the new root is reachable. */
   @SubscribeMessage('change_user')
-  changeUser(@ConnectedSocket() socket: WebSocket, @MessageBody() message: ChangeUser): ConnectionEvent {
+  changeUser(@ConnectedSocket() socket: WebSocket, @MessageBody() message: ChangeUser): void {
     const session = this.sessionOf(socket);
     const identity = this.tokens.verifyHeader(message.token);
     if (JacTokens.rejected(message.token, identity)) this.limits.authFailed(session.ip, JAC);
     this.jac.setIdentity(session, identity);
-    return this.jac.connectionEvent(session);
   }
 
   @SubscribeMessage('walker')

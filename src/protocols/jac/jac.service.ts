@@ -67,7 +67,24 @@ export class JacService implements JacNotifier {
     });
     const session: JacSession = { connection, channelId: channelId ?? newJacId(), ip, identity };
     this.registry.setChannels(connection, [session.channelId]);
-    return this.sessions.open(session);
+    this.sessions.open(session);
+    this.acknowledge(session);
+    return session;
+  }
+
+  /**
+   * Sends the connection event once a message to the socket's root, channel or client id
+   * reaches it from any instance. Until then the connection is indexed (the session exists
+   * before the first frame) but holds whatever is written to it, so the event comes first.
+   */
+  acknowledge(session: JacSession): void {
+    const pending = this.registry.settled();
+    if (!pending) {
+      session.connection.send(encodeJac(this.connectionEvent(session)));
+      return;
+    }
+    session.connection.hold();
+    void pending.then(() => session.connection.release(encodeJac(this.connectionEvent(session))));
   }
 
   close(socket: WebSocket): void {
@@ -85,9 +102,11 @@ export class JacService implements JacNotifier {
     };
   }
 
+  /** Changes the socket's root, and answers with the connection event (see `acknowledge`). */
   setIdentity(session: JacSession, identity: JacIdentity): void {
     session.identity = identity;
     this.registry.setUser(session.connection, identity.rootId);
+    this.acknowledge(session);
   }
 
   /** jac's `notify_users/channels/clients`: `data` goes as-is to every match, on every instance. */
