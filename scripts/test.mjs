@@ -17,7 +17,7 @@ const SUITES = {
   resilience: { dir: `${BUILD}/test/resilience`, suffix: '.resilience-spec.js' },
   // Seeded fuzzing of every protocol: FUZZ_SEED picks the frames, FUZZ_FRAMES how many per protocol.
   fuzz: { dir: `${BUILD}/test/fuzz`, suffix: '.fuzz-spec.js' },
-  // What a deployment and a contributor start from: `nest generate` as the README shows it.
+  // The container image carried out without Docker, the Kubernetes example, `nest generate`.
   deploy: { dir: `${BUILD}/test/deploy`, suffix: '.deploy-spec.js' },
 };
 
