@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Compiles src and test with tsc (type-checking them), then runs the compiled specs
-// with Node's test runner. `node scripts/test.mjs [unit|e2e|cluster|bench|resilience|fuzz ...]` runs a subset.
+// with Node's test runner. `node scripts/test.mjs [unit|e2e|cluster|bench|resilience|fuzz|deploy ...]` runs a subset.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +17,8 @@ const SUITES = {
   resilience: { dir: `${BUILD}/test/resilience`, suffix: '.resilience-spec.js' },
   // Seeded fuzzing of every protocol: FUZZ_SEED picks the frames, FUZZ_FRAMES how many per protocol.
   fuzz: { dir: `${BUILD}/test/fuzz`, suffix: '.fuzz-spec.js' },
+  // The container image carried out without Docker, the Kubernetes example, `nest generate`.
+  deploy: { dir: `${BUILD}/test/deploy`, suffix: '.deploy-spec.js' },
 };
 
 const wanted = process.argv.slice(2);
