@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { TestApp } from '../helpers/app.js';
-import { request } from '../helpers/jac-client.js';
+import { call } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
-import { FatesClient, V2_PATH } from '../e2e/fates-helpers.js';
+import { FatesClient, V2_PATH } from '../helpers/fates-client.js';
 import { durationMs } from './dockerfile.js';
 import { buildImage, snapshot, type Image } from './image.js';
 import { gatewayContainer } from './manifests.js';
@@ -155,7 +155,7 @@ describe('the container image, carried out without Docker', { timeout: 120_000 }
       const { container } = gatewayContainer(ROOT);
       for (const probe of [container.readinessProbe, container.livenessProbe]) {
         assert.equal(probe?.httpGet?.port, 'http');
-        const answer = await request(gw, 'GET', probe?.httpGet?.path ?? '', { timeoutMs: 2000 });
+        const answer = await call(gw, 'GET', probe?.httpGet?.path ?? '', { timeoutMs: 2000 });
         assert.equal(answer.status, 200, `${probe?.httpGet?.path}: ${answer.text}`);
       }
 
@@ -169,7 +169,7 @@ describe('the container image, carried out without Docker', { timeout: 120_000 }
 
       assert.equal((await expectUpgradeRejected(gw.ws('/felix'))).status, 403, 'Felix without a token');
 
-      const available = await request(gw, 'GET', '/available', { timeoutMs: 2000 });
+      const available = await call(gw, 'GET', '/available', { timeoutMs: 2000 });
       assert.equal(available.status, 200, available.text);
       const offer = available.json as { port: number; url: string };
       assert.deepEqual(offer, { port, url: `ws://127.0.0.1:${port}/hatsu` });
