@@ -9,6 +9,9 @@ import { EventBus, type BusMessage, type EventBusOptions, type Target } from './
 /** Channels per SUBSCRIBE when every subscription is issued again after a reconnect. */
 const RESUBSCRIBE_BATCH = 1000;
 
+/** How soon a failed resubscription is tried again while the subscriber stays connected. */
+const RESUBSCRIBE_RETRY_MS = 250;
+
 /** Messages heard on several channels are recognised by publisher and sequence among this many recent ones. */
 const RECENT_COPIES = 10_000;
 
@@ -229,7 +232,10 @@ export class RedisEventBus extends EventBus {
         await this.redis.subscribe(channels.slice(i, i + RESUBSCRIBE_BATCH));
       }
     } catch (err) {
-      this.log.warn({ err: String(err) }, 'bus subscribe failed; retried on reconnect');
+      // Still connected: try again shortly (a cluster still finding its slots); else the
+      // next reconnect does.
+      this.log.warn({ err: String(err) }, 'bus subscribe failed; retried');
+      if (this.redis.subscribed) setTimeout(() => void this.resubscribe(), RESUBSCRIBE_RETRY_MS).unref();
       return;
     }
     this.listening = true;

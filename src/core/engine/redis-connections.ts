@@ -90,7 +90,9 @@ export class RedisConnections {
       this.command = new Cluster(topology.nodes, common);
       // Sharded subscriptions: ioredis keeps one subscriber connection per master and moves
       // a channel's subscription when its slot moves or its master fails over.
-      this.subscriber = new Cluster(topology.nodes, { ...common, shardedSubscribers: true });
+      // Its offline queue holds the SSUBSCRIBEs issued while the cluster is still finding its
+      // slots: only subscriptions go through it, one per channel at most.
+      this.subscriber = new Cluster(topology.nodes, { ...common, enableOfflineQueue: true, shardedSubscribers: true });
     } else {
       const base: RedisOptions = { lazyConnect: true, connectTimeout: 2000, retryStrategy };
       const where: RedisOptions =
@@ -288,10 +290,11 @@ async function quit(client: RedisCommands): Promise<void> {
   if (client.status === 'ready') {
     try {
       await client.quit();
-      return;
     } catch {
-      // fall through to disconnect
+      // disconnected below
     }
   }
+  // Also after QUIT: it ends the connection, not what ioredis holds beside it (a Sentinel
+  // setup's connections to the sentinels would go on reconnecting).
   client.disconnect();
 }
