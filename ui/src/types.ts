@@ -7,7 +7,7 @@ export interface InstanceView {
   available: boolean;
   started_at: string;
   uptime_s: number;
-  connections: { total: number; by_protocol: Record<string, number> };
+  connections: { total: number; by_protocol: Record<string, number>; opened: number; closed: number };
   watching: boolean;
   self: boolean;
   age_ms: number;
@@ -24,6 +24,7 @@ export interface ConnectionCounts {
   total: number;
   by_protocol: Record<string, number>;
   by_instance: Record<string, number>;
+  changes: number;
 }
 
 export interface FeedEvent {

@@ -2,6 +2,7 @@ import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/com
 import { EventBus } from '../../core/bus/event-bus.js';
 import { Engine } from '../../core/engine/engine.js';
 import { isJsonObject } from '../../core/json.js';
+import { Metrics } from '../../core/metrics/metrics.js';
 import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { VERSION } from '../../core/version.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
@@ -29,7 +30,12 @@ export interface InstanceSummary {
   available: boolean;
   started_at: string;
   uptime_s: number;
-  connections: { total: number; by_protocol: Record<string, number> };
+  /**
+   * Open connections, and how many were opened and closed since start-up: two counts that
+   * move on every arrival and departure, so a client that comes and goes between two
+   * summaries still shows as a change.
+   */
+  connections: { total: number; by_protocol: Record<string, number>; opened: number; closed: number };
   /** The instance has an admin stream open: hearing this, the others publish their own summaries. */
   watching: boolean;
 }
@@ -63,6 +69,7 @@ export class InstanceDirectory implements OnModuleInit, OnModuleDestroy {
     private readonly bus: EventBus,
     private readonly registry: ClientRegistry,
     private readonly catalog: GatewayCatalog,
+    private readonly metrics: Metrics,
   ) {}
 
   onModuleInit(): void {
@@ -105,10 +112,15 @@ export class InstanceDirectory implements OnModuleInit, OnModuleDestroy {
   own(now = Date.now()): InstanceSummary {
     const byProtocol: Record<string, number> = {};
     let total = 0;
+    let opened = 0;
+    let closed = 0;
     for (const { name } of this.catalog.all()) {
       const count = this.registry.localCount(name, { kind: 'all' });
       byProtocol[name] = count;
       total += count;
+      const stats = this.metrics.protocol(name);
+      opened += stats.opened;
+      for (const n of stats.closes.values()) closed += n;
     }
     return {
       id: this.engine.instanceId,
@@ -118,7 +130,7 @@ export class InstanceDirectory implements OnModuleInit, OnModuleDestroy {
       available: this.engine.available,
       started_at: new Date(this.startedAt).toISOString(),
       uptime_s: Math.floor((now - this.startedAt) / 1000),
-      connections: { total, by_protocol: byProtocol },
+      connections: { total, by_protocol: byProtocol, opened, closed },
       watching: this.watchers > 0,
     };
   }
@@ -161,7 +173,9 @@ export function parseSummary(payload: Buffer): InstanceSummary | null {
   if (typeof available !== 'boolean' || typeof watching !== 'boolean') return null;
   if (typeof uptime_s !== 'number' || !Number.isFinite(uptime_s)) return null;
   if (redis !== null && !isFlags(redis)) return null;
-  if (!isJsonObject(connections) || typeof connections['total'] !== 'number') return null;
+  if (!isJsonObject(connections)) return null;
+  const { total, opened, closed } = connections;
+  if (typeof total !== 'number' || typeof opened !== 'number' || typeof closed !== 'number') return null;
   const byProtocol = connections['by_protocol'];
   if (!isJsonObject(byProtocol) || !Object.values(byProtocol).every((n) => typeof n === 'number')) return null;
   return {
@@ -172,7 +186,7 @@ export function parseSummary(payload: Buffer): InstanceSummary | null {
     available,
     started_at,
     uptime_s,
-    connections: { total: connections['total'], by_protocol: byProtocol as Record<string, number> },
+    connections: { total, by_protocol: byProtocol as Record<string, number>, opened, closed },
     watching,
   };
 }

@@ -18,11 +18,14 @@ export interface ConnectionCounts {
   total: number;
   by_protocol: Record<string, number>;
   by_instance: Record<string, number>;
+  /** Opens and closes so far, summed over the instances: it moves whenever anyone arrives or leaves. */
+  changes: number;
 }
 
 /**
  * The admin page's live streams. Each gets, as server-sent events: `hello` once; `instances`
- * every second; `connections` when the counts change; `publish` for every bus message this
+ * every second; `connections` when the counts change or anyone connects or leaves; `publish`
+ * for every bus message this
  * instance delivers (housekeeping topics left out); `dropped` after events were skipped for
  * a reader that fell behind; `shutdown` as the last event when the instance stops. The bus
  * tap and the timer exist only while a stream is open.
@@ -134,9 +137,10 @@ export class LiveStreams implements OnModuleDestroy {
 }
 
 function counts(instances: InstanceView[]): ConnectionCounts {
-  const result: ConnectionCounts = { total: 0, by_protocol: {}, by_instance: {} };
+  const result: ConnectionCounts = { total: 0, by_protocol: {}, by_instance: {}, changes: 0 };
   for (const { id, connections } of instances) {
     result.total += connections.total;
+    result.changes += connections.opened + connections.closed;
     result.by_instance[id] = connections.total;
     for (const [protocol, n] of Object.entries(connections.by_protocol)) {
       result.by_protocol[protocol] = (result.by_protocol[protocol] ?? 0) + n;

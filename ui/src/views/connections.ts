@@ -66,8 +66,14 @@ export class ConnectionsView {
     });
     this.protocol.addEventListener('change', changed);
     this.instance.addEventListener('change', changed);
-    this.user.addEventListener('change', changed);
-    this.channel.addEventListener('change', changed);
+    // Typed filters apply once typing pauses.
+    let typing: ReturnType<typeof setTimeout> | undefined;
+    for (const input of [this.user, this.channel]) {
+      input.addEventListener('input', () => {
+        clearTimeout(typing);
+        typing = setTimeout(changed, 300);
+      });
+    }
     this.prev.addEventListener('click', () => {
       if (this.cursors.length > 1) this.cursors.pop();
       void this.refresh();
@@ -185,8 +191,12 @@ export class ConnectionsView {
       kick.disabled = true;
       void this.api.call('DELETE', `/admin/connections/${encodeURIComponent(client.id)}`).then((answer) => {
         this.action.show(answer, `disconnected ${client.id}`);
-        if (!answer.ok) kick.disabled = false;
-        void this.refresh();
+        if (!answer.ok) {
+          kick.disabled = false;
+          return;
+        }
+        // The close handshake may still be under way; the stream reports the close when it is done.
+        kick.closest('tr')?.remove();
       });
     });
     return h(
