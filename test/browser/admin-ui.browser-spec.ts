@@ -9,8 +9,8 @@ import { connectJac, issueToken, request } from '../helpers/jac-client.js';
 import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
-/** Long enough for a stream tick (1 s) and a list fetch on a loaded machine; failures say what they waited for. */
-const WAIT_MS = 10_000;
+/** Long enough for a stream tick (1 s) and a list fetch on a busy 2-core machine; failures say what they waited for. */
+const WAIT_MS = 20_000;
 
 const PHONE = { width: 390, height: 844 };
 

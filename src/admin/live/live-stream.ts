@@ -31,13 +31,15 @@ export class LiveStream {
     return !this.ended && !this.res.writableEnded && !this.res.destroyed;
   }
 
-  /** An event the reader can do without: dropped (and counted) while the stream is backed up. */
-  feed(event: string, data: unknown): void {
+  /** An event the reader can do without: dropped (and counted) while the stream is backed up. False when dropped. */
+  feed(event: string, data: unknown): boolean {
+    if (!this.isOpen) return true;
     if (!this.writable()) {
       this.dropped++;
-      return;
+      return false;
     }
     this.write(event, data);
+    return true;
   }
 
   /** A snapshot (instances, connections): skipped while backed up, since the next one supersedes it. */

@@ -34,6 +34,7 @@ export interface ConnectionCounts {
 export class LiveStreams implements OnModuleDestroy {
   private readonly streams = new Set<LiveStream>();
   private seq = 0;
+  private droppedCount = 0;
   private closing = false;
   private untap: (() => void) | null = null;
   private unwatch: (() => void) | null = null;
@@ -45,8 +46,14 @@ export class LiveStreams implements OnModuleDestroy {
     private readonly directory: InstanceDirectory,
   ) {}
 
+  /** Streams open now. */
   get open(): number {
     return this.streams.size;
+  }
+
+  /** Feed events dropped for readers that fell behind, since start-up. */
+  get dropped(): number {
+    return this.droppedCount;
   }
 
   /** Takes over the response as an event stream, or refuses with `503` (full, or shutting down). */
@@ -92,7 +99,7 @@ export class LiveStreams implements OnModuleDestroy {
     this.untap = this.bus.tap((message, local) => {
       if (isHousekeeping(message.topic)) return;
       const event = feedEvent(message, local, ++this.seq);
-      for (const stream of this.streams) stream.feed('publish', event);
+      for (const stream of this.streams) if (!stream.feed('publish', event)) this.droppedCount++;
     });
     this.ticker = setInterval(() => this.tick(), SUMMARY_INTERVAL_MS);
     this.heartbeat = setInterval(() => {
