@@ -202,15 +202,23 @@ export class ConnectionsView {
     return h(
       'tr',
       { 'data-client': client.id },
-      h('td', { 'data-label': 'Client' }, h('code', {}, client.id)),
+      h('td', { 'data-label': 'Client' }, h('code', { class: 'clip', title: client.id }, client.id)),
       h('td', { 'data-label': 'Protocol' }, client.protocol),
-      h('td', { 'data-label': 'User' }, client.user ?? h('span', { class: 'muted' }, '—')),
+      h(
+        'td',
+        { 'data-label': 'User' },
+        client.user === null
+          ? h('span', { class: 'muted' }, '—')
+          : h('span', { class: 'clip', title: client.user }, client.user),
+      ),
       h(
         'td',
         { 'data-label': 'Channels' },
-        client.channels.length > 0 ? client.channels.join(', ') : h('span', { class: 'muted' }, '—'),
+        client.channels.length > 0
+          ? h('span', { class: 'clip', title: client.channels.join(', ') }, client.channels.join(', '))
+          : h('span', { class: 'muted' }, '—'),
       ),
-      h('td', { 'data-label': 'Instance' }, h('code', {}, client.instance)),
+      h('td', { 'data-label': 'Instance' }, h('code', { class: 'clip', title: client.instance }, client.instance)),
       h('td', { 'data-label': 'Since' }, h('time', { dateTime: client.since }, time(client.since))),
       h('td', { class: 'actions' }, kick),
     );
