@@ -129,13 +129,15 @@ function showDashboard(token: string): void {
   void (async () => {
     let retryMs = 1000;
     while (!abort.signal.aborted) {
+      let stopping = false;
       try {
         await readStream(token, abort.signal, (event, data) => {
           retryMs = 1000;
+          if (event === 'shutdown') stopping = true;
           handle(event, data);
         });
         if (abort.signal.aborted) return;
-        setStatus('down', 'the stream ended; reconnecting…');
+        setStatus('down', stopping ? 'the gateway stopped; reconnecting…' : 'the stream ended; reconnecting…');
       } catch (err) {
         if (abort.signal.aborted) return;
         if (err instanceof ApiError && err.status === 401) {

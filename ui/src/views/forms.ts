@@ -96,6 +96,13 @@ export function apiForm(api: Api, spec: FormSpec, open = false): HTMLElement {
 }
 
 function makeControl(field: FieldSpec, id: string): HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement {
+  const control = makeElement(field, id);
+  // Ids, tokens and JSON are not prose.
+  control.spellcheck = false;
+  return control;
+}
+
+function makeElement(field: FieldSpec, id: string): HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement {
   switch (field.kind ?? 'text') {
     case 'select':
       return h(
@@ -108,7 +115,7 @@ function makeControl(field: FieldSpec, id: string): HTMLInputElement | HTMLSelec
         id,
         name: field.name,
         rows: 3,
-        spellcheck: false,
+
         value: field.value ?? '',
         placeholder: field.placeholder,
       });
@@ -132,7 +139,6 @@ function makeControl(field: FieldSpec, id: string): HTMLInputElement | HTMLSelec
         value: field.value ?? '',
         placeholder: field.placeholder,
         autocomplete: 'off',
-        spellcheck: false,
       });
   }
 }
