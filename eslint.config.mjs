@@ -4,7 +4,17 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'build-*/**', 'coverage/**', 'node_modules/**', 'eslint.config.mjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'build/**',
+      'build-*/**',
+      'coverage/**',
+      'node_modules/**',
+      'test-results/**',
+      'eslint.config.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
+import { UnsupportedMediaTypeException, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
@@ -41,6 +41,7 @@ export async function createGatehouse(options: AppModuleOptions = {}): Promise<N
   // Express' own reading of forwarded headers (req.ip, req.protocol) follows the same list.
   app.set('trust proxy', (address: string) => trust.isTrusted(address));
   app.use(...httpLog(logger.pino, trust, app.get(Metrics)));
+  app.use(requireJsonBody);
   app.useBodyParser('json', { limit: BODY_LIMIT });
   // Body-parser failures (413, malformed JSON) happen before routing, where Nest's
   // filters do not reach; this keeps them JSON and free of stack traces.
@@ -57,6 +58,33 @@ export async function createGatehouse(options: AppModuleOptions = {}): Promise<N
   app.useWebSocketAdapter(new ProtocolWsAdapter(app));
   app.disable('x-powered-by');
   return app;
+}
+
+/** Methods whose bodies are read; a GET's body is ignored, so its type does not matter. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** What the JSON body parser reads: `application/json`, with any parameters (`; charset=utf-8`). */
+const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
+
+/**
+ * Every route that reads a body reads JSON. A body of another type (a form from `curl -d`
+ * without a header, text/plain, or no type at all) would otherwise reach the route unparsed
+ * and be refused as a body that is not an object: `415` says what is actually wrong.
+ */
+function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  const length = req.headers['content-length'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  if (!BODY_METHODS.has(req.method) || !hasBody || JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+    next();
+    return;
+  }
+  next(
+    new UnsupportedMediaTypeException({
+      statusCode: 415,
+      error: 'Unsupported Media Type',
+      message: 'The body must be JSON, sent with Content-Type: application/json',
+    }),
+  );
 }
 
 /** Listens on `HOST:PORT` from the configuration. */

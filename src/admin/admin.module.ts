@@ -1,10 +1,21 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { ADMIN_ERRORS, OpenApiRegistry } from '../core/http/openapi.js';
 import { ConnectionsController } from './connections.controller.js';
+import { IndexController } from './index.controller.js';
+import { InstanceDirectory } from './live/instance-directory.js';
+import { LiveStreams } from './live/live-streams.js';
+import { StreamController } from './live/stream.controller.js';
 import { OpenApiController } from './openapi.controller.js';
+import { AdminUiController } from './ui/admin-ui.controller.js';
 
-/** Cross-protocol admin routes: connections and the API description. */
-@Module({ controllers: [ConnectionsController, OpenApiController] })
+/**
+ * Cross-protocol admin routes: connections, the API description, the live stream and the
+ * admin page that reads it, and the index at `/`.
+ */
+@Module({
+  controllers: [ConnectionsController, OpenApiController, StreamController, AdminUiController, IndexController],
+  providers: [InstanceDirectory, LiveStreams],
+})
 export class AdminModule implements OnModuleInit {
   constructor(private readonly openApi: OpenApiRegistry) {}
 

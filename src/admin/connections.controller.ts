@@ -21,13 +21,17 @@ export class ConnectionsController {
   constructor(private readonly registry: ClientRegistry) {}
 
   /**
-   * Counts cover every matching client; `clients` is one page of them in id order,
+   * Filters (protocol, user, channel, instance) combine. Counts cover every matching client; `clients` is one page of them in id order,
    * continued from `next_cursor`.
    */
   @Get()
   async list(@Query() query: ListConnectionsQuery): Promise<ConnectionsPage> {
     const all = (await this.registry.list()).filter(
-      (c) => query.protocol === undefined || c.protocol === query.protocol,
+      (c) =>
+        (query.protocol === undefined || c.protocol === query.protocol) &&
+        (query.user === undefined || c.user === query.user) &&
+        (query.channel === undefined || c.channels.includes(query.channel)) &&
+        (query.instance === undefined || c.instance === query.instance),
     );
     const byProtocol: Record<string, number> = {};
     const byInstance: Record<string, number> = {};

@@ -7,6 +7,24 @@ export class ListConnectionsQuery {
   @Matches(/^[a-z][a-z0-9-]{0,31}$/, { message: 'must be a protocol name' })
   protocol?: string;
 
+  /** Only the clients of this user (as `user` in the list: a jac root id, a hatsu user id...). */
+  @IsOptional()
+  @IsString()
+  @MaxLength(512)
+  user?: string;
+
+  /** Only the clients in this channel. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(512)
+  channel?: string;
+
+  /** Only the clients connected to this instance. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  instance?: string;
+
   /** The last id of the previous page. */
   @IsOptional()
   @IsString()

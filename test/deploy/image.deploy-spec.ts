@@ -109,6 +109,7 @@ describe('the container image, carried out without Docker', { timeout: 120_000 }
       assert.ok(!existsSync(join(image.dir, 'node_modules', name)), `${name} (a dev dependency) is not`);
     }
     assert.ok(existsSync(join(image.dir, 'dist/main.js')));
+    assert.ok(existsSync(join(image.dir, 'dist/admin-ui/index.html')), 'the admin page is built into the image');
     assert.ok(!existsSync(join(image.dir, 'src')), 'no TypeScript sources in the image');
     assert.ok(!existsSync(join(image.dir, 'dist/config/env.schema.spec.js')), 'no unit specs in the image');
 
@@ -168,6 +169,10 @@ describe('the container image, carried out without Docker', { timeout: 120_000 }
       assert.equal(fates.identity.code, 'identity');
 
       assert.equal((await expectUpgradeRejected(gw.ws('/felix'))).status, 403, 'Felix without a token');
+
+      const page = await call(gw, 'GET', '/admin/ui/', { timeoutMs: 2000 });
+      assert.equal(page.status, 200, 'the image serves the admin page');
+      assert.match(page.contentType, /^text\/html/);
 
       const available = await call(gw, 'GET', '/available', { timeoutMs: 2000 });
       assert.equal(available.status, 200, available.text);

@@ -5,7 +5,7 @@ import {
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { Engine } from '../engine/engine.js';
 import { AdminToken } from './admin-token.js';
 import { secretsEqual } from './secrets.js';
@@ -28,6 +28,8 @@ export class AdminGuard implements CanActivate {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match?.[1] || !secretsEqual(match[1], this.token.value)) {
+      // RFC 6750: a 401 names the scheme it wants.
+      context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', 'Bearer');
       throw new UnauthorizedException({
         statusCode: 401,
         error: 'Unauthorized',

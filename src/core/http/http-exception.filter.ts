@@ -13,7 +13,7 @@ interface BodyParserError {
 /**
  * Every HTTP error leaves as `{statusCode, error, message}` JSON: Nest's own
  * exceptions as they are, a Redis outage as 503, body-parser failures (too large,
- * malformed JSON) as 413/400, and anything unexpected as a bare 500. No stack trace
+ * a charset or encoding it cannot read, malformed JSON) as 413/415/400, and anything unexpected as a bare 500. No stack trace
  * or internal message ever reaches a client.
  */
 @Catch()
@@ -55,6 +55,16 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const parser = exception as BodyParserError;
     if (parser?.type === 'entity.too.large') {
       return [413, { statusCode: 413, error: 'Payload Too Large', message: 'Body larger than 1 MiB' }];
+    }
+    if (parser?.type === 'charset.unsupported' || parser?.type === 'encoding.unsupported') {
+      return [
+        415,
+        {
+          statusCode: 415,
+          error: 'Unsupported Media Type',
+          message: 'The body must be UTF-8 JSON, uncompressed or gzip/deflate encoded',
+        },
+      ];
     }
     if (typeof parser?.status === 'number' && parser.status >= 400 && parser.status < 500 && parser.expose) {
       return [parser.status, { statusCode: parser.status, error: 'Bad Request', message: 'Malformed request body' }];
