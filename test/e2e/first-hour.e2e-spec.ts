@@ -48,10 +48,13 @@ describe('a first hour that works', () => {
       assert.equal(index.name, 'gatehouse');
       assert.equal(index.version, VERSION);
       assert.equal(index.engine, 'memory');
-      assert.deepEqual(
-        index.protocols.map((p) => p.name).sort(),
-        ['fates-flamepaw', 'fates-v2', 'felix', 'hatsu', 'jac'],
-      );
+      assert.deepEqual(index.protocols.map((p) => p.name).sort(), [
+        'fates-flamepaw',
+        'fates-v2',
+        'felix',
+        'hatsu',
+        'jac',
+      ]);
       assert.deepEqual(
         index.protocols.find((p) => p.name === 'jac'),
         { name: 'jac', paths: ['/websocket'], port: null },
