@@ -20,15 +20,8 @@ import {
 } from '../helpers/felix-client.js';
 import { admin, expectStatus, readyStatus } from '../helpers/http.js';
 import { snowflake } from '../helpers/ids.js';
-import { deleteKeys } from '../helpers/redis-cleanup.js';
-import {
-  KeyWatch,
-  killSubscribers,
-  RedisProcess,
-  redisSuite,
-  SHARED_REDIS_URL,
-  uniquePrefix,
-} from '../helpers/redis.js';
+import { KeyWatch, killSubscribers, RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
+import { openTopology, TOPOLOGIES, topologyLabel, topologySuite, type TestRedis } from '../helpers/topology.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectUpgradeRejected, type WsTestClient } from '../helpers/ws-client.js';
 
@@ -55,150 +48,158 @@ async function ackOnceReported(c: WsTestClient, guildsCount: number): Promise<Ac
   );
 }
 
-describe('felix across two instances on one Redis', await redisSuite(), () => {
-  const prefix = uniquePrefix();
-  const env = { REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: prefix };
-  let a: TestApp;
-  let b: TestApp;
+for (const topology of TOPOLOGIES) {
+  describe(`felix across two instances on ${topologyLabel(topology)}`, await topologySuite(topology), () => {
+    const prefix = uniquePrefix();
+    let redis: TestRedis;
+    let a: TestApp;
+    let b: TestApp;
 
-  before(async () => {
-    [a, b] = await Promise.all([startApp(env), startApp(env)]);
-    // Both instances' bus subscriptions are live once a publish from each reaches the other.
-    const token = await createToken(a);
-    for (const [from, to] of [
-      [a, b],
-      [b, a],
-    ] as const) {
-      const guild = snowflake();
-      const probe = await connect(to, token.token);
-      await listen(probe, { guilds: [guild] });
-      await waitFor(
-        async () => {
-          await putDocument(from, 'guilds', guild, {});
-          return probe.next(200).then(
-            () => true,
-            () => false,
-          );
-        },
-        { what: 'the bus between the instances' },
-      );
-      await probe.close();
-    }
-  });
-
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((c) => c.close()));
-  });
-
-  after(async () => {
-    await Promise.all([a?.close(), b?.close()]);
-    await deleteKeys(SHARED_REDIS_URL, prefix);
-  });
-
-  it('authenticates on B with a token created on A', async () => {
-    const token = await createToken(a, { user: '1234' });
-    const c = await connect(b, token.token);
-    await assertQuiet(c);
-    const open = await createToken(a, { public: true });
-    assert.equal((await expectUpgradeRejected(b.ws('/felix'), { headers: { Authorization: open.token } })).status, 403);
-  });
-
-  it('delivers a guild update made through A to a listener on B exactly once', async () => {
-    const token = await createToken(a);
-    const guild = snowflake();
-    const onB = await connect(b, token.token);
-    const alsoOnB = await connect(b, token.token);
-    const onA = await connect(a, token.token);
-    const notListening = await connect(b, token.token);
-    for (const c of [onB, alsoOnB, onA]) await listen(c, { guilds: [guild] });
-
-    const guildData = { id: guild, generalSettings: { prefix: 'f!' } };
-    await putDocument(a, 'guilds', guild, guildData);
-    const expected = { code: 10002, name: 'GDB Update', data: { guildID: guild, guildData } };
-    for (const c of [onB, alsoOnB, onA]) assert.deepEqual(await c.next(), expected);
-    // A duplicate would have arrived before the ACK...
-    for (const c of [onB, alsoOnB, onA, notListening]) await assertQuiet(c);
-    // ...or, coming through Redis, before the next update over the same bus channel.
-    const second = { id: guild, generalSettings: { prefix: '?' } };
-    await putDocument(a, 'guilds', guild, second);
-    const expectedSecond = { code: 10002, name: 'GDB Update', data: { guildID: guild, guildData: second } };
-    for (const c of [onB, alsoOnB, onA]) assert.deepEqual(await c.next(), expectedSecond);
-    for (const c of [onB, alsoOnB, onA, notListening]) await assertQuiet(c);
-
-    const stored = await expectStatus(b, 200, 'GET', `/admin/felix/guilds/${guild}`);
-    assert.deepEqual(stored.json, second);
-  });
-
-  it('delivers a user update made through B to a listener on A', async () => {
-    const token = await createToken(b);
-    const user = snowflake();
-    const onA = await connect(a, token.token);
-    await listen(onA, { users: [user] });
-    await putDocument(b, 'users', user, { id: user });
-    assert.deepEqual(await onA.next(), {
-      code: 10003,
-      name: 'UDB Update',
-      data: { userID: user, userData: { id: user } },
-    });
-    await assertQuiet(onA);
-  });
-
-  it('closes a socket on B when its token is revoked on A', async () => {
-    const token = await createToken(a);
-    const onB = await connect(b, token.token);
-    const onA = await connect(a, token.token);
-    await assertQuiet(onB);
-    await expectStatus(a, 204, 'DELETE', `/admin/felix/tokens/${token.id}`);
-    assert.deepEqual(await onB.waitClose(), { code: 1008, reason: 'Token revoked' });
-    assert.deepEqual(await onA.waitClose(), { code: 1008, reason: 'Token revoked' });
-    const rejected = await expectUpgradeRejected(b.ws('/felix'), { headers: { Authorization: token.token } });
-    assert.equal(rejected.status, 403);
-  });
-
-  it('answers heartbeats on B with the status reported on A', async () => {
-    const token = await createToken(a);
-    const onB = await connect(b, token.token);
-    await putStatus(a, { shards: [{ id: 0, ping: 12 }], guildsCount: 4242, memoryUsage: 10.5, uptime: 1000 });
-    const ack = await ackOnceReported(onB, 4242);
-    assert.deepEqual(ack['shards'], [{ id: 0, ping: 12 }]);
-    assert.equal(ack['guildsCount'], 4242);
-    assert.equal(ack['memoryUsage'], 10.5);
-    assert.ok(ack.uptime >= 1000);
-  });
-
-  it('pushes each status report to both instances once: once it is there, every later heartbeat has it', async () => {
-    const token = await createToken(a);
-    const onA = await connect(a, token.token);
-    const onB = await connect(b, token.token);
-    const pushes = new Map<TestApp, number>([
-      [a, 0],
-      [b, 0],
-    ]);
-    const unsubscribe = [a, b].map((app) =>
-      app.app.get(EventBus).subscribe(STATUS_TOPIC, () => pushes.set(app, (pushes.get(app) ?? 0) + 1)),
-    );
-    try {
-      const rounds = 8;
-      for (let i = 0; i < rounds; i++) {
-        const through = i % 2 === 0 ? a : b;
-        await putStatus(through, { shards: [{ id: i, ping: i }], guildsCount: 5000 + i });
-        // The instance that took the PUT has the report already; no heartbeat waits for it.
-        const own = await heartbeat(through === a ? onA : onB);
-        assert.equal(own['guildsCount'], 5000 + i, `round ${i}, reported through ${through === a ? 'A' : 'B'}`);
-        for (const c of [onB, onA]) {
-          await ackOnceReported(c, 5000 + i);
-          const ack = await heartbeat(c);
-          assert.equal(ack['guildsCount'], 5000 + i, `round ${i}, reported through ${through === a ? 'A' : 'B'}`);
-          assert.deepEqual(ack['shards'], [{ id: i, ping: i }]);
-        }
+    before(async () => {
+      redis = await openTopology(topology);
+      const env = redis.env(prefix);
+      [a, b] = await Promise.all([startApp(env), startApp(env)]);
+      // Both instances' bus subscriptions are live once a publish from each reaches the other.
+      const token = await createToken(a);
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        const guild = snowflake();
+        const probe = await connect(to, token.token);
+        await listen(probe, { guilds: [guild] });
+        await waitFor(
+          async () => {
+            await putDocument(from, 'guilds', guild, {});
+            return probe.next(200).then(
+              () => true,
+              () => false,
+            );
+          },
+          { what: 'the bus between the instances' },
+        );
+        await probe.close();
       }
-      // A duplicate of a push would have come in ahead of the next one on the same channel.
-      assert.deepEqual([pushes.get(a), pushes.get(b)], [rounds, rounds]);
-    } finally {
-      for (const stop of unsubscribe) stop();
-    }
+    });
+
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((c) => c.close()));
+    });
+
+    after(async () => {
+      await Promise.all([a?.close(), b?.close()]);
+      await redis?.deleteKeys(prefix);
+      await redis?.close();
+    });
+
+    it('authenticates on B with a token created on A', async () => {
+      const token = await createToken(a, { user: '1234' });
+      const c = await connect(b, token.token);
+      await assertQuiet(c);
+      const open = await createToken(a, { public: true });
+      assert.equal(
+        (await expectUpgradeRejected(b.ws('/felix'), { headers: { Authorization: open.token } })).status,
+        403,
+      );
+    });
+
+    it('delivers a guild update made through A to a listener on B exactly once', async () => {
+      const token = await createToken(a);
+      const guild = snowflake();
+      const onB = await connect(b, token.token);
+      const alsoOnB = await connect(b, token.token);
+      const onA = await connect(a, token.token);
+      const notListening = await connect(b, token.token);
+      for (const c of [onB, alsoOnB, onA]) await listen(c, { guilds: [guild] });
+
+      const guildData = { id: guild, generalSettings: { prefix: 'f!' } };
+      await putDocument(a, 'guilds', guild, guildData);
+      const expected = { code: 10002, name: 'GDB Update', data: { guildID: guild, guildData } };
+      for (const c of [onB, alsoOnB, onA]) assert.deepEqual(await c.next(), expected);
+      // A duplicate would have arrived before the ACK...
+      for (const c of [onB, alsoOnB, onA, notListening]) await assertQuiet(c);
+      // ...or, coming through Redis, before the next update over the same bus channel.
+      const second = { id: guild, generalSettings: { prefix: '?' } };
+      await putDocument(a, 'guilds', guild, second);
+      const expectedSecond = { code: 10002, name: 'GDB Update', data: { guildID: guild, guildData: second } };
+      for (const c of [onB, alsoOnB, onA]) assert.deepEqual(await c.next(), expectedSecond);
+      for (const c of [onB, alsoOnB, onA, notListening]) await assertQuiet(c);
+
+      const stored = await expectStatus(b, 200, 'GET', `/admin/felix/guilds/${guild}`);
+      assert.deepEqual(stored.json, second);
+    });
+
+    it('delivers a user update made through B to a listener on A', async () => {
+      const token = await createToken(b);
+      const user = snowflake();
+      const onA = await connect(a, token.token);
+      await listen(onA, { users: [user] });
+      await putDocument(b, 'users', user, { id: user });
+      assert.deepEqual(await onA.next(), {
+        code: 10003,
+        name: 'UDB Update',
+        data: { userID: user, userData: { id: user } },
+      });
+      await assertQuiet(onA);
+    });
+
+    it('closes a socket on B when its token is revoked on A', async () => {
+      const token = await createToken(a);
+      const onB = await connect(b, token.token);
+      const onA = await connect(a, token.token);
+      await assertQuiet(onB);
+      await expectStatus(a, 204, 'DELETE', `/admin/felix/tokens/${token.id}`);
+      assert.deepEqual(await onB.waitClose(), { code: 1008, reason: 'Token revoked' });
+      assert.deepEqual(await onA.waitClose(), { code: 1008, reason: 'Token revoked' });
+      const rejected = await expectUpgradeRejected(b.ws('/felix'), { headers: { Authorization: token.token } });
+      assert.equal(rejected.status, 403);
+    });
+
+    it('answers heartbeats on B with the status reported on A', async () => {
+      const token = await createToken(a);
+      const onB = await connect(b, token.token);
+      await putStatus(a, { shards: [{ id: 0, ping: 12 }], guildsCount: 4242, memoryUsage: 10.5, uptime: 1000 });
+      const ack = await ackOnceReported(onB, 4242);
+      assert.deepEqual(ack['shards'], [{ id: 0, ping: 12 }]);
+      assert.equal(ack['guildsCount'], 4242);
+      assert.equal(ack['memoryUsage'], 10.5);
+      assert.ok(ack.uptime >= 1000);
+    });
+
+    it('pushes each status report to both instances once: once it is there, every later heartbeat has it', async () => {
+      const token = await createToken(a);
+      const onA = await connect(a, token.token);
+      const onB = await connect(b, token.token);
+      const pushes = new Map<TestApp, number>([
+        [a, 0],
+        [b, 0],
+      ]);
+      const unsubscribe = [a, b].map((app) =>
+        app.app.get(EventBus).subscribe(STATUS_TOPIC, () => pushes.set(app, (pushes.get(app) ?? 0) + 1)),
+      );
+      try {
+        const rounds = 8;
+        for (let i = 0; i < rounds; i++) {
+          const through = i % 2 === 0 ? a : b;
+          await putStatus(through, { shards: [{ id: i, ping: i }], guildsCount: 5000 + i });
+          // The instance that took the PUT has the report already; no heartbeat waits for it.
+          const own = await heartbeat(through === a ? onA : onB);
+          assert.equal(own['guildsCount'], 5000 + i, `round ${i}, reported through ${through === a ? 'A' : 'B'}`);
+          for (const c of [onB, onA]) {
+            await ackOnceReported(c, 5000 + i);
+            const ack = await heartbeat(c);
+            assert.equal(ack['guildsCount'], 5000 + i, `round ${i}, reported through ${through === a ? 'A' : 'B'}`);
+            assert.deepEqual(ack['shards'], [{ id: i, ping: i }]);
+          }
+        }
+        // A duplicate of a push would have come in ahead of the next one on the same channel.
+        assert.deepEqual([pushes.get(a), pushes.get(b)], [rounds, rounds]);
+      } finally {
+        for (const stop of unsubscribe) stop();
+      }
+    });
   });
-});
+}
 
 describe('felix status across a bus gap and a Redis outage', await redisSuite(), () => {
   const prefix = uniquePrefix();
