@@ -59,6 +59,15 @@ for (const topology of TOPOLOGIES) {
       await redis?.close();
     });
 
+    it('delivers an event posted right after a client is ready, on the other instance', async () => {
+      for (let i = 0; i < 5; i++) {
+        const { id, token } = await newBot(a);
+        const onB = await ready(b, i % 2 ? V2_PATH : FLAMEPAW_PATH, i % 2 ? { id, token } : { id, token, bot: true });
+        const eid = await postEvent(a, `bots/${id}`, vote(String(i), i));
+        assert.deepEqual(eidsOf(await onB.takeEvents(1)), [eid]);
+      }
+    });
+
     it('delivers an event published on A to clients identified on B exactly once, in both eras', async () => {
       const { id, token } = await newBot(a);
       const v2OnB = await ready(b, V2_PATH, { id, token });

@@ -92,6 +92,21 @@ for (const topology of TOPOLOGIES) {
       await redis?.close();
     });
 
+    it('delivers an update made right after a listen is acknowledged, on the other instance', async () => {
+      const token = await createToken(a);
+      const onB = await connect(b, token.token);
+      for (let i = 0; i < 5; i++) {
+        const guild = snowflake();
+        await listen(onB, { guilds: [guild] });
+        await putDocument(a, 'guilds', guild, { id: guild });
+        assert.deepEqual(await onB.next(), {
+          code: 10002,
+          name: 'GDB Update',
+          data: { guildID: guild, guildData: { id: guild } },
+        });
+      }
+    });
+
     it('authenticates on B with a token created on A', async () => {
       const token = await createToken(a, { user: '1234' });
       const c = await connect(b, token.token);

@@ -105,6 +105,16 @@ for (const topology of TOPOLOGIES) {
       await redis?.close();
     });
 
+    it('delivers a dispatch sent right after READY, on the other instance', async () => {
+      for (let i = 0; i < 5; i++) {
+        const { userId, sessionId } = await user();
+        const onB = await connect(b, sessionId);
+        const event = { t: 'JUST_READY', d: { i } };
+        assert.equal(await dispatch(a, { ...event, to: { user_id: userId } }), 1);
+        assert.deepEqual(await onB.next(), event);
+      }
+    });
+
     it('shares users, guilds and sessions: data written on one instance identifies on the other', async () => {
       const { userId, sessionId } = await user();
       const guild = snowflake();

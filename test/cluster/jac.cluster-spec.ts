@@ -78,6 +78,25 @@ for (const topology of TOPOLOGIES) {
       await redis?.close();
     });
 
+    it('delivers a publish sent right after a join returns, to a user, a channel and a client', async () => {
+      for (let i = 0; i < 10; i++) {
+        const channel = `just-joined-${i}`;
+        const user = await issueToken(a);
+        const socket = await open(b, { token: user, channel });
+        const sent = [
+          { joined: 'channel', i },
+          { joined: 'user', i },
+          { joined: 'client', i },
+        ];
+        pubA.ws.send({ type: 'channel', channel_ids: [channel], data: sent[0] });
+        pubA.ws.send({ type: 'user', root_ids: [user.rootId], data: sent[1] });
+        pubA.ws.send({ type: 'client', client_ids: [socket.clientId], data: sent[2] });
+        // Three targets are three bus channels: on a Cluster, three shards, in any order.
+        const got = [await socket.ws.next(), await socket.ws.next(), await socket.ws.next()];
+        assert.deepEqual(got.map((m) => JSON.stringify(m)).sort(), sent.map((m) => JSON.stringify(m)).sort());
+      }
+    });
+
     it("delivers a user publish from A to the user's sockets on A and B exactly once each", async () => {
       const user = await issueToken(b);
       const onA = await open(a, { token: user });

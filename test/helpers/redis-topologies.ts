@@ -328,21 +328,44 @@ export class ClusterSet {
     return ports;
   }
 
+  /** The port of the master that serves `key`'s slot now. */
+  async ownerOf(key: string): Promise<number> {
+    const node = this.nodes.find((n) => n.running);
+    if (!node) throw new Error('no node is running');
+    const slot = await command<number>(node.address, 'CLUSTER', 'KEYSLOT', key);
+    const ranges = await command<[number, number, [string, number, ...unknown[]], ...unknown[]][]>(
+      node.address,
+      'CLUSTER',
+      'SLOTS',
+    );
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+    if (!range) throw new Error(`no master serves slot ${slot}`);
+    return Number(range[2][1]);
+  }
+
   /**
-   * Kills one master that has a replica and waits until the cluster has promoted it and every
-   * slot is served again; resolves with the killed master's port.
+   * Kills a master that has a replica (`victim`, or any) and waits until the cluster has
+   * promoted the replica and every slot is served again; resolves with the killed port.
    */
-  async failover(): Promise<number> {
-    const masters = await this.masters();
-    let victim: number | undefined;
-    for (const port of masters) {
-      const info = await command<string>({ host: '127.0.0.1', port }, 'INFO', 'replication');
-      if (/state=online/.test(info)) victim = port;
+  async failover(victim?: number): Promise<number> {
+    let chosen = victim;
+    if (chosen === undefined) {
+      for (const port of await this.masters()) {
+        const info = await command<string>({ host: '127.0.0.1', port }, 'INFO', 'replication');
+        if (/state=online/.test(info)) chosen = port;
+      }
     }
-    if (victim === undefined) throw new Error('no master with a replica to fail over');
-    await this.nodes.find((n) => n.port === victim)?.kill();
+    if (chosen === undefined) throw new Error('no master with a replica to fail over');
+    const count = (await this.masters()).length;
+    await this.nodes.find((n) => n.port === chosen)?.kill();
+    // Until the others notice, they still call the cluster healthy: wait for the promotion.
+    await waitFor(async () => (await this.masters()).length === count, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: 'a replica to take over the killed master',
+    });
     await this.waitHealthy();
-    return victim;
+    return chosen;
   }
 
   /** Every live node says the cluster is ok and every slot is covered. */
