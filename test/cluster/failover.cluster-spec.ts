@@ -5,6 +5,7 @@ import { startApp, type TestApp } from '../helpers/app.js';
 import { putDocument } from '../helpers/felix-client.js';
 import { admin, expectStatus, waitReady, type ConnectionsPage } from '../helpers/http.js';
 import { snowflake } from '../helpers/ids.js';
+import { figure } from '../helpers/figure.js';
 import { connectJac, expectMessages, issueToken, type JacSocket } from '../helpers/jac-client.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { ClusterSet, SentinelSet } from '../helpers/redis-topologies.js';
@@ -46,6 +47,25 @@ class Pair {
     this.publisher.ws.send({ type: 'channel', channel_ids: [this.channel], data: first });
     this.publisher.ws.send({ type: 'channel', channel_ids: [this.channel], data: second });
     for (const socket of [this.onA, this.onB]) await expectMessages(socket, [first, second]);
+  }
+
+  /**
+   * Publishes to the channel until one reaches both sockets: after a failover or a slot move,
+   * the publishes sent before the instances have found the new layout may be lost.
+   */
+  async deliversAgain(): Promise<void> {
+    await waitFor(
+      async () => {
+        const probe = { probe: ++this.marks };
+        this.publisher.ws.send({ type: 'channel', channel_ids: [this.channel], data: probe });
+        for (const socket of [this.onA, this.onB]) {
+          // Earlier probes that were not lost come first, in order.
+          while (JSON.stringify(await socket.ws.next(1000)) !== JSON.stringify(probe));
+        }
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 0, what: 'a publish to reach both sockets' },
+    );
   }
 
   /** Both instances list every socket of the pair. */
@@ -98,10 +118,14 @@ describe('a Sentinel failover under two instances', await topologySuite('sentine
     master.disconnect();
 
     const oldMaster = await set.masterPort();
+    const killed = Date.now();
     const promoted = set.failover();
     await Promise.all([waitReady(pair.a, 503, 15_000), waitReady(pair.b, 503, 15_000)]);
+    figure('failover', 'sentinel-not-ready', Date.now() - killed, 'ms');
     assert.notEqual(await promoted, oldMaster);
+    figure('failover', 'sentinel-promoted', Date.now() - killed, 'ms');
     await Promise.all([waitReady(pair.a, 200, 30_000), waitReady(pair.b, 200, 30_000)]);
+    figure('failover', 'sentinel-ready-again', Date.now() - killed, 'ms');
 
     // The same processes, the same sockets: nothing was restarted.
     const stored = await expectStatus(pair.b, 200, 'GET', `/admin/felix/guilds/${guild}`);
@@ -151,29 +175,37 @@ describe('a master failover inside a Redis Cluster under two instances', await t
       master.disconnect();
     }
 
+    const killed = Date.now();
     await set.failover(victim);
+    figure('failover', 'cluster-promoted', Date.now() - killed, 'ms');
     assert.notEqual(await set.ownerOf(busChannel), victim);
     await Promise.all([waitReady(pair.a, 200, 30_000), waitReady(pair.b, 200, 30_000)]);
     // The instances learn the new layout from the first commands that miss; a publish sent
     // meanwhile may be lost (the bus keeps no log), so the first arrival is awaited.
-    await waitFor(
-      async () => {
-        const probeMessage = { probe: Date.now() };
-        pair.publisher.ws.send({ type: 'channel', channel_ids: [channel], data: probeMessage });
-        for (const socket of [pair.onA, pair.onB]) {
-          for (;;) {
-            const got = await socket.ws.next(1000);
-            if (JSON.stringify(got) === JSON.stringify(probeMessage)) break;
-          }
-        }
-        return true;
-      },
-      { timeoutMs: 30_000, intervalMs: 0, what: 'a publish to reach both sockets after the failover' },
-    );
+    await pair.deliversAgain();
+    figure('failover', 'cluster-delivering-again', Date.now() - killed, 'ms');
 
     const stored = await expectStatus(pair.b, 200, 'GET', `/admin/felix/guilds/${guild}`);
     assert.deepEqual(stored.json, document);
     await pair.deliversExactlyOnce();
     await pair.listed();
+  });
+
+  it("follows the channel's slot when it moves to another master", async () => {
+    const busChannel = `${prefix}bus:{jac:channel:${channel}}`;
+    const from = await set.ownerOf(busChannel);
+    const moved = Date.now();
+    const to = await set.moveSlotOf(busChannel);
+    assert.notEqual(to, from);
+    await pair.deliversAgain();
+    figure('failover', 'cluster-slot-moved-delivering-again', Date.now() - moved, 'ms');
+    const owner = new Redis({ host: '127.0.0.1', port: to });
+    try {
+      const [, subscribers] = (await owner.call('PUBSUB', 'SHARDNUMSUB', busChannel)) as [string, number];
+      assert.equal(subscribers, 2, 'both instances subscribe on the new owner');
+    } finally {
+      owner.disconnect();
+    }
+    await pair.deliversExactlyOnce();
   });
 });

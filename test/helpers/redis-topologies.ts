@@ -344,6 +344,33 @@ export class ClusterSet {
   }
 
   /**
+   * Moves the slot of `key` from its master to another one, as `redis-cli --cluster reshard`
+   * does: importing and migrating marks, the slot's keys migrated, then every master told the
+   * new owner. Resolves with the new owner's port.
+   */
+  async moveSlotOf(key: string): Promise<number> {
+    const from = await this.ownerOf(key);
+    const to = (await this.masters()).find((port) => port !== from);
+    if (to === undefined) throw new Error('no other master to move the slot to');
+    const at = (port: number) => ({ host: '127.0.0.1', port });
+    const slot = await command<number>(at(from), 'CLUSTER', 'KEYSLOT', key);
+    const fromId = await command<string>(at(from), 'CLUSTER', 'MYID');
+    const toId = await command<string>(at(to), 'CLUSTER', 'MYID');
+    await command(at(to), 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
+    await command(at(from), 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+    for (;;) {
+      const keys = await command<string[]>(at(from), 'CLUSTER', 'GETKEYSINSLOT', slot, 100);
+      if (keys.length === 0) break;
+      await command(at(from), 'MIGRATE', '127.0.0.1', to, '', 0, 5000, 'KEYS', ...keys);
+    }
+    for (const port of [to, from, ...(await this.masters()).filter((p) => p !== from && p !== to)]) {
+      await command(at(port), 'CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+    }
+    await waitFor(async () => (await this.ownerOf(key)) === to, { what: 'every node to agree on the new owner' });
+    return to;
+  }
+
+  /**
    * Kills a master that has a replica (`victim`, or any) and waits until the cluster has
    * promoted the replica and every slot is served again; resolves with the killed port.
    */
