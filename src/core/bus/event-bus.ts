@@ -8,11 +8,19 @@ export type { BusTopic, TargetKind } from './bus-topic.js';
  * Who a bus message is for. Ids are protocol-scoped: the protocol that owns the
  * message's topic resolves them against its own clients.
  */
-export type Target =
-  | { readonly kind: 'user'; readonly ids: readonly string[] }
-  | { readonly kind: 'channel'; readonly ids: readonly string[] }
-  | { readonly kind: 'client'; readonly ids: readonly string[] }
-  | { readonly kind: 'all' };
+export type Target = ListedTarget<'user'> | ListedTarget<'channel'> | ListedTarget<'client'> | { readonly kind: 'all' };
+
+export interface ListedTarget<K extends 'user' | 'channel' | 'client'> {
+  readonly kind: K;
+  readonly ids: readonly string[];
+  /**
+   * Set on one copy of a message that reached this instance as several (the Redis bus sends
+   * a message naming several ids once per id, each on that id's channel): the connections
+   * the earlier copies reached. Resolving the target skips them and adds the ones it
+   * returns, so a connection named through two ids still gets the message once.
+   */
+  readonly seen?: Set<object>;
+}
 
 /** A message as it travels between instances: its topic's name, its target and its encoded bytes. */
 export interface BusMessage {
@@ -22,7 +30,23 @@ export interface BusMessage {
   readonly payload: Buffer;
 }
 
+/**
+ * A subscriber. A message published with several ids may come from another instance as
+ * several calls, one per id this instance has connections for, each with that part of the
+ * target and the `seen` set that keeps a connection from getting it twice: each part then
+ * keeps the order of its own id's messages.
+ */
 export type BusHandler<T> = (value: T, target: Target) => void;
+
+/**
+ * One of the copies of a message published with several ids: the part of the target it
+ * stands for (with its `seen` set), and whether it is the first copy heard, which alone is
+ * shown to the taps (with the whole target).
+ */
+export interface MessageCopy {
+  readonly target: Target;
+  readonly first: boolean;
+}
 
 /** Sees every message this instance delivers: `local` when it was published here. */
 export type BusTap = (message: BusMessage, local: boolean) => void;
@@ -159,12 +183,13 @@ export abstract class EventBus {
    * (0: not timed). Topics nobody here knows are counted together, so another build's
    * traffic cannot grow the metrics' label set; bytes its topic cannot read are dropped.
    */
-  protected received(message: BusMessage, bytes: number, sentAt: number): void {
+  protected received(message: BusMessage, bytes: number, sentAt: number, copy?: MessageCopy): void {
     const entry = this.topics.get(message.topic) ?? this.other;
     entry.received++;
     entry.receivedBytes += bytes;
+    const tapped = copy === undefined || copy.first;
     if (!entry.definition) {
-      if (this.taps.size > 0) this.runTaps(message, false);
+      if (tapped && this.taps.size > 0) this.runTaps(message, false);
       return;
     }
     const value = entry.definition.parse(message.payload);
@@ -172,7 +197,7 @@ export abstract class EventBus {
       this.handlerLog?.warn({ topic: message.topic }, 'dropped a malformed bus message');
       return;
     }
-    this.deliver(entry, value, message, sentAt, false);
+    this.deliver(entry, value, message, sentAt, false, copy?.target, tapped);
   }
 
   /**
@@ -190,16 +215,24 @@ export abstract class EventBus {
    * throws is logged and skipped: it must not keep the message from the others, from
    * other instances (a publish dispatches before it sends), or crash the Redis reader.
    */
-  private deliver(entry: TopicEntry, value: unknown, message: BusMessage, sentAt: number, local: boolean): void {
+  private deliver(
+    entry: TopicEntry,
+    value: unknown,
+    message: BusMessage,
+    sentAt: number,
+    local: boolean,
+    target = message.target,
+    tapped = true,
+  ): void {
     for (const handler of entry.handlers) {
       try {
-        handler(value, message.target);
+        handler(value, target);
       } catch (err) {
         this.handlerLog?.error({ err, topic: message.topic }, 'bus subscriber failed');
       }
     }
     if (sentAt > 0 && entry.handlers.size > 0) entry.latency.observe((epochMs() - sentAt) / 1000);
-    if (this.taps.size > 0) this.runTaps(message, local);
+    if (tapped && this.taps.size > 0) this.runTaps(message, local);
   }
 
   private runTaps(message: BusMessage, local: boolean): void {

@@ -125,15 +125,30 @@ describe('RedisEventBus on the shared Redis', await redisSuite(), () => {
     b.bus.unwatch('other-protocol', 'client', 'c-2');
   });
 
-  it('delivers a message naming several watched ids once, with its whole target', async () => {
+  it("hands on a message naming several watched ids once per id, in that id's order, sharing one seen set", async () => {
     clear();
     for (const id of ['x', 'y']) b.bus.watch('spec', 'user', id);
     await b.bus.settled();
+    const tapped: Target[] = [];
+    const untap = b.bus.tap((message) => {
+      if (message.topic === EVENTS.name) tapped.push(message.target);
+    });
     await a.bus.publish(EVENTS, { kind: 'user', ids: ['x', 'y', 'z'] }, Buffer.from('three'));
     await a.bus.publish(EVENTS, { kind: 'user', ids: ['y'] }, Buffer.from('marker'));
     await waitFor(() => texts(b).includes('marker'), { what: 'the marker' });
-    assert.deepEqual(texts(b), ['three', 'marker']);
-    assert.deepEqual(b.seen[0]?.target, { kind: 'user', ids: ['x', 'y', 'z'] });
+    untap();
+    // One call per watched id (z is watched nowhere here), each with its own id.
+    assert.deepEqual(texts(b), ['three', 'three', 'marker']);
+    const parts = b.seen.slice(0, 2).map((s) => s.target);
+    assert.deepEqual(parts.map((t) => (t.kind === 'all' ? null : t.ids)).sort(), [['x'], ['y']]);
+    const sets = parts.map((t) => (t.kind === 'all' ? undefined : t.seen));
+    assert.ok(sets[0] instanceof Set && sets[0] === sets[1], 'both parts share the seen set');
+    assert.equal(b.seen[2]?.target.kind === 'user' && b.seen[2].target.seen, undefined, 'one id: no seen set');
+    // The feed shows the message once, whole.
+    assert.deepEqual(tapped, [
+      { kind: 'user', ids: ['x', 'y', 'z'] },
+      { kind: 'user', ids: ['y'] },
+    ]);
     for (const id of ['x', 'y']) b.bus.unwatch('spec', 'user', id);
   });
 

@@ -12,8 +12,19 @@ const RESUBSCRIBE_BATCH = 1000;
 /** How soon a failed resubscription is tried again while the subscriber stays connected. */
 const RESUBSCRIBE_RETRY_MS = 250;
 
-/** Messages heard on several channels are recognised by publisher and sequence among this many recent ones. */
+/**
+ * Messages heard on several channels are recognised by publisher and sequence among this
+ * many recent ones (each entry is dropped once its last expected copy came).
+ */
 const RECENT_COPIES = 10_000;
+
+/** A message heard on several channels, while more of its copies are due. */
+interface Copies {
+  /** The connections its copies reached so far. */
+  readonly seen: Set<object>;
+  /** How many more copies this instance subscribes to. */
+  left: number;
+}
 
 /**
  * The Redis bus, routed by interest. A topic of `targets` routing has a channel per target
@@ -26,6 +37,11 @@ const RECENT_COPIES = 10_000;
  * to. Subscription changes are batched per event-loop turn, so they follow joins and leaves,
  * never the number of messages. On a Cluster the same channels are sharded (`SSUBSCRIBE`,
  * `SPUBLISH`): each message stays on the shard that owns its channel's slot.
+ *
+ * A message naming several ids goes out once per id, on each id's channel. A receiver hands
+ * each copy on with its own id only (and the connections earlier copies reached, which it
+ * skips), so every id's messages keep their order even where its channel lives on another
+ * shard than the others', and a connection named through two ids gets one copy.
  *
  * The publishing instance delivers to its own clients directly (so local delivery survives
  * a Redis outage) and ignores its own echo, which makes delivery exactly once per instance.
@@ -47,7 +63,7 @@ export class RedisEventBus extends EventBus {
   /** The batch being issued, until Redis has answered it. */
   private inFlight: Promise<void> | null = null;
   private sequence = 0;
-  private readonly recent = new Set<string>();
+  private readonly copies = new Map<string, Copies>();
   private joinedBefore = false;
   private rejoinPending = false;
 
@@ -57,7 +73,7 @@ export class RedisEventBus extends EventBus {
     options: Omit<EventBusOptions, 'log'> = {},
   ) {
     super({ ...options, log });
-    redis.onMessage((_, frame) => this.receive(frame));
+    redis.onMessage((channel, frame) => this.receive(channel, frame));
   }
 
   start(): void {
@@ -251,26 +267,51 @@ export class RedisEventBus extends EventBus {
     this.rejoined();
   }
 
-  private receive(frame: Buffer): void {
+  private receive(channel: string, frame: Buffer): void {
     const decoded = decodeBusMessage(frame);
     if (!decoded) {
       this.log.warn('dropped a malformed bus frame');
       return;
     }
     if (decoded.origin === this.instanceId) return;
-    if (decoded.sequence > 0 && !this.firstCopy(`${decoded.origin}:${decoded.sequence}`)) return;
-    this.received(decoded.message, frame.length, this.timing ? decoded.sentAt : 0);
+    const sentAt = this.timing ? decoded.sentAt : 0;
+    const { message } = decoded;
+    if (decoded.sequence === 0 || message.target.kind === 'all') {
+      this.received(message, frame.length, sentAt);
+      return;
+    }
+    const id = this.idOf(channel, message.topic, message.target.kind);
+    if (id === null || !message.target.ids.includes(id)) {
+      this.log.warn({ topic: message.topic }, 'dropped a bus copy heard on a channel it does not name');
+      return;
+    }
+    const key = `${decoded.origin}:${decoded.sequence}`;
+    let copies = this.copies.get(key);
+    const first = copies === undefined;
+    if (!copies) {
+      copies = { seen: new Set(), left: this.expectedCopies(message.topic, message.target.kind, message.target.ids) };
+      this.copies.set(key, copies);
+      if (this.copies.size > RECENT_COPIES) {
+        const oldest = this.copies.keys().next().value;
+        if (oldest !== undefined) this.copies.delete(oldest);
+      }
+    }
+    if (--copies.left <= 0) this.copies.delete(key);
+    const target = { kind: message.target.kind, ids: [id], seen: copies.seen };
+    this.received(message, frame.length, sentAt, { target, first });
   }
 
-  /** Whether this is the first copy heard of a message sent to several channels. */
-  private firstCopy(id: string): boolean {
-    if (this.recent.has(id)) return false;
-    this.recent.add(id);
-    if (this.recent.size > RECENT_COPIES) {
-      const oldest = this.recent.values().next().value;
-      if (oldest !== undefined) this.recent.delete(oldest);
-    }
-    return true;
+  /** The id a copy stands for, from the channel it came on. */
+  private idOf(channel: string, topic: string, kind: TargetKind): string | null {
+    const head = this.redis.key(`bus:{${topic}:${kind}:`);
+    return channel.startsWith(head) && channel.endsWith('}') ? channel.slice(head.length, -1) : null;
+  }
+
+  /** How many copies of a message naming `ids` this instance hears: one per id it subscribes to. */
+  private expectedCopies(topic: string, kind: TargetKind, ids: readonly string[]): number {
+    let count = 0;
+    for (const id of new Set(ids)) if (this.wanted.has(this.channelOf(topic, kind, id))) count++;
+    return count;
   }
 }
 

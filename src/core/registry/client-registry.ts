@@ -301,11 +301,15 @@ export abstract class ClientRegistry {
    * set while it is walked (a slow consumer cut off); none may be added.
    */
   recipients(protocol: string, target: Target): Iterable<Connection> {
+    let found: Iterable<Connection>;
     if (target.kind === 'all' || target.kind === 'client' || target.ids.length !== 1) {
-      return this.resolve(protocol, target);
+      found = this.resolve(protocol, target);
+    } else {
+      const index = target.kind === 'user' ? this.byUser : this.byChannel;
+      found = index.get(key(protocol, target.ids[0] as string)) ?? NONE;
     }
-    const index = target.kind === 'user' ? this.byUser : this.byChannel;
-    return index.get(key(protocol, target.ids[0] as string)) ?? NONE;
+    const seen = target.kind === 'all' ? undefined : target.seen;
+    return seen === undefined ? found : unseen(found, seen);
   }
 
   /** How many of this instance's connections `target` names: the size of one index, O(1). */
@@ -483,4 +487,15 @@ function parseRevocation(value: unknown): Revocation | null {
 
 function addAll(into: Set<Connection>, from: Set<Connection> | undefined): void {
   if (from) for (const connection of from) into.add(connection);
+}
+
+/** The connections of `found` not in `seen`, each added to it: one copy's share of a message. */
+function unseen(found: Iterable<Connection>, seen: Set<object>): Connection[] {
+  const fresh: Connection[] = [];
+  for (const connection of found) {
+    if (seen.has(connection)) continue;
+    seen.add(connection);
+    fresh.push(connection);
+  }
+  return fresh;
 }

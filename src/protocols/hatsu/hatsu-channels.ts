@@ -62,9 +62,9 @@ export function indexed(target: Target, presence: boolean): Target {
     case 'all':
       return { kind: 'channel', ids: [presence ? PRESENCES_CHANNEL : SESSIONS_CHANNEL] };
     case 'user':
-      return presence ? { kind: 'channel', ids: target.ids.map(presenceUserChannel) } : target;
+      return presence ? { kind: 'channel', ids: target.ids.map(presenceUserChannel), seen: target.seen } : target;
     case 'channel':
-      return presence ? { kind: 'channel', ids: target.ids.map(presenceChannel) } : target;
+      return presence ? { kind: 'channel', ids: target.ids.map(presenceChannel), seen: target.seen } : target;
     case 'client':
       return target;
   }
