@@ -11,7 +11,7 @@ import { fanout } from './scenarios/fanout.mjs';
 import { idle } from './scenarios/idle.mjs';
 import { fatesReplay } from './scenarios/fates-replay.mjs';
 import { hatsuDispatch, prepareHatsu } from './scenarios/hatsu-zlib.mjs';
-import { startRedis } from './lib/redis.mjs';
+import { startCluster, startRedis } from './lib/redis.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -44,6 +44,37 @@ const GATEHOUSE_ENV = {
 };
 
 const note = (text) => process.stderr.write(`${text}\n`);
+
+/** The jac bus messages (and their bytes) a gateway has received from the other instances. */
+async function busReceived(server) {
+  const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  const received = { messages: 0, bytes: 0 };
+  for (const [, bytes, value] of text.matchAll(/^gatehouse_bus_received(_bytes)?_total\{topic="jac[^"]*"\} (\S+)$/gm)) {
+    received[bytes ? 'bytes' : 'messages'] += Number(value);
+  }
+  return received;
+}
+
+/**
+ * A fan-out over several instances that also counts, for its measured publishes only, the
+ * Redis commands (summed over every server of `redis`) and each instance's bus receipts.
+ */
+async function measuredFanout(servers, redis, options) {
+  let before;
+  let after;
+  const snapshot = async () => ({ redis: await redis.counters(), bus: await Promise.all(servers.map(busReceived)) });
+  const measure = { start: async () => (before = await snapshot()), end: async () => (after = await snapshot()) };
+  const result = await fanout(servers, { ...options, measure });
+  const perPublish = (value) => value / Math.max(1, result.published);
+  return {
+    ...result,
+    publishes: perPublish(after.redis.publish - before.redis.publish),
+    // Heartbeats and readiness pings included: everything Redis did meanwhile.
+    commands: perPublish(after.redis.total - before.redis.total),
+    received: servers.map((_, i) => perPublish(after.bus[i].messages - before.bus[i].messages)),
+    receivedBytes: servers.map((_, i) => perPublish(after.bus[i].bytes - before.bus[i].bytes)),
+  };
+}
 
 async function withServers(fn) {
   const relay = await startServer('relay', 'bench/baseline/relay.mjs', {}, await freePort());
@@ -210,22 +241,7 @@ const SCENARIOS = {
     const alone = await startServer('gatehouse', GATEHOUSE_MAIN, GATEHOUSE_ENV, await freePort());
     const a = await startServer('gatehouse-a', GATEHOUSE_MAIN, env, await freePort());
     const b = await startServer('gatehouse-b', GATEHOUSE_MAIN, env, await freePort());
-    /** A cluster run that also counts the Redis commands of its measured publishes. */
-    const clustered = async (subscribers) => {
-      let before;
-      let after;
-      const measure = {
-        start: async () => (before = await redis.counters()),
-        end: async () => (after = await redis.counters()),
-      };
-      const result = await fanout([a, b], { ...options, subscribers, measure });
-      return {
-        ...result,
-        publishes: (after.publish - before.publish) / result.published,
-        // Heartbeats and readiness pings included: everything Redis did meanwhile.
-        commands: (after.total - before.total) / result.published,
-      };
-    };
+    const clustered = (subscribers) => measuredFanout([a, b], redis, { ...options, subscribers });
     try {
       const runs = await alternate(
         () => fanout(alone, options),
@@ -257,6 +273,136 @@ const SCENARIOS = {
       });
     } finally {
       await Promise.all([alone.stop(), a.stop(), b.stop()]);
+      await redis.stop();
+    }
+  },
+  async sharded() {
+    // Three instances on a Redis Cluster of three masters, the bus sharded by channel.
+    const options = {
+      subscribers: num(flags.subscribers, SMOKE ? 30 : 999),
+      rate: num(flags.rate, 20),
+      seconds: num(flags.seconds, SMOKE ? 1 : 10),
+      payloadBytes: 64,
+    };
+    const cluster = await startCluster(3);
+    const env = { ...GATEHOUSE_ENV, ...cluster.env };
+    const alone = await startServer('gatehouse', GATEHOUSE_MAIN, GATEHOUSE_ENV, await freePort());
+    const instances = [];
+    try {
+      for (const name of ['a', 'b', 'c']) {
+        instances.push(await startServer(`gatehouse-${name}`, GATEHOUSE_MAIN, env, await freePort()));
+      }
+      // Every subscriber on B, the publisher on A: only B has anything to hear.
+      const onB = [];
+      for (let i = 0; i < REPEAT; i++) {
+        onB.push(await measuredFanout(instances, cluster, { ...options, publisherOn: 0, subscriberOn: () => 1 }));
+      }
+      const first = `sharded: 3 instances on a 3-master Cluster, ${options.subscribers} subs on B, publisher on A`;
+      single(
+        first,
+        'bus msgs received / publish on A (publisher)',
+        onB.map((r) => r.received[0]),
+        '0',
+      );
+      single(
+        first,
+        'bus msgs received / publish on B (subscribers)',
+        onB.map((r) => r.received[1]),
+        '1',
+      );
+      single(
+        first,
+        'bus msgs received / publish on C (none)',
+        onB.map((r) => r.received[2]),
+        '0',
+      );
+      single(
+        first,
+        'bus bytes received / publish on C (none)',
+        onB.map((r) => r.receivedBytes[2]),
+        '0',
+      );
+      single(
+        first,
+        'loss',
+        onB.map((r) => r.loss),
+        '0',
+      );
+
+      const runs = await alternate(
+        () => fanout(alone, options),
+        () => measuredFanout(instances, cluster, options),
+      );
+      const spread = `sharded: 3 instances on a 3-master Cluster, ${options.subscribers} subs spread @ ${options.rate}/s (baseline: 1 instance)`;
+      row(spread, 'server CPU µs / delivered msg (sum)', runs, 'cpuUsPerMsg', '≤ 1.5x');
+      row(spread, 'loss', runs, 'loss', '0');
+      row(spread, 'p99 latency ms', runs, 'p99');
+      single(
+        spread,
+        'Redis PUBLISH / publish',
+        runs.candidate.map((r) => r.publishes),
+        '1',
+      );
+      single(
+        spread,
+        'Redis commands / publish (all masters)',
+        runs.candidate.map((r) => r.commands),
+      );
+    } finally {
+      await Promise.all([alone.stop(), ...instances.map((server) => server.stop())]);
+      await cluster.stop();
+    }
+  },
+  async routing() {
+    // What interest routing saves on one Redis: three instances, every subscriber on B, the
+    // publisher on A. The baseline is a build from before routing (BENCH_BEFORE_MAIN, see
+    // docs/performance.md), where every instance heard every message.
+    const options = {
+      subscribers: num(flags.subscribers, SMOKE ? 30 : 1000),
+      rate: num(flags.rate, 20),
+      seconds: num(flags.seconds, SMOKE ? 1 : 10),
+      payloadBytes: 64,
+      publisherOn: 0,
+      subscriberOn: () => 1,
+    };
+    const before = process.env.BENCH_BEFORE_MAIN;
+    if (!before) note('routing: BENCH_BEFORE_MAIN is not set; the figures are shown without a baseline');
+    const redis = await startRedis(await freePort());
+    // Each build on its own key prefix, so neither hears the other's housekeeping.
+    const threeOf = async (main, prefix) => {
+      const env = { ...GATEHOUSE_ENV, ...redis.env, REDIS_KEY_PREFIX: prefix };
+      const servers = [];
+      for (const name of ['a', 'b', 'c'])
+        servers.push(await startServer(`gatehouse-${name}`, main, env, await freePort()));
+      return servers;
+    };
+    const all = [];
+    try {
+      const current = await threeOf(GATEHOUSE_MAIN, 'bench-after:');
+      all.push(...current);
+      const old = before ? await threeOf(before, 'bench-before:') : null;
+      if (old) all.push(...old);
+      const perInstance = (r) => ({ ...r, onC: r.received[2], bytes: r.receivedBytes.reduce((a, b) => a + b, 0) });
+      const runs = await alternate(
+        async () => (old ? perInstance(await measuredFanout(old, redis, options)) : {}),
+        async () => perInstance(await measuredFanout(current, redis, options)),
+      );
+      const name = `interest routing: 3 instances on one Redis, ${options.subscribers} subs on B (baseline: before routing)`;
+      const show = old
+        ? (metric, field, target) => row(name, metric, runs, field, target)
+        : (metric, field, target) =>
+            single(
+              name,
+              metric,
+              runs.candidate.map((r) => r[field]),
+              target,
+            );
+      show('bus msgs received / publish on C (none)', 'onC', '0');
+      show('bus bytes received / publish, all instances', 'bytes', '½ of before');
+      show('server CPU µs / delivered msg (sum)', 'cpuUsPerMsg', '< 1.0x');
+      show('loss', 'loss', '0');
+    } finally {
+      await Promise.all(all.map((server) => server.stop()));
       await redis.stop();
     }
   },

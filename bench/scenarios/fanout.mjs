@@ -7,17 +7,22 @@ const SAMPLE_EVERY = 100;
 
 /**
  * `target` is one server or several (a cluster): subscribers are spread over them
- * round-robin, the publisher uses the first, and CPU is summed over all of them.
+ * round-robin (or placed by `subscriberOn(i)`, a server index), the publisher uses
+ * `publisherOn` (the first by default), and CPU is summed over all of them.
  */
-export async function fanout(target, { subscribers, rate, seconds, payloadBytes, max = false, measure = {} }) {
+export async function fanout(
+  target,
+  { subscribers, rate, seconds, payloadBytes, max = false, measure = {}, publisherOn = 0, subscriberOn },
+) {
   const servers = Array.isArray(target) ? target : [target];
-  const urlOf = (i) => `ws://127.0.0.1:${servers[i % servers.length].port}/websocket`;
+  const place = subscriberOn ?? ((i) => i % servers.length);
+  const urlOf = (server) => `ws://127.0.0.1:${servers[server].port}/websocket`;
   const cpuUser = () => servers.reduce((sum, s) => sum + cpuSplitMs(s.pid).user, 0);
   const cpuSystem = () => servers.reduce((sum, s) => sum + cpuSplitMs(s.pid).system, 0);
   let delivered = 0;
   let sampledReceived = 0;
   const latencies = [];
-  const subs = await openMany(subscribers, (i) => `${urlOf(i)}?channel_id=bench`, {
+  const subs = await openMany(subscribers, (i) => `${urlOf(place(i))}?channel_id=bench`, {
     onMessage: (i, data) => {
       delivered++;
       if (i % SAMPLE_EVERY === 0) {
@@ -26,7 +31,7 @@ export async function fanout(target, { subscribers, rate, seconds, payloadBytes,
       }
     },
   });
-  const publisher = await open(urlOf(0));
+  const publisher = await open(urlOf(publisherOn));
   const pad = 'x'.repeat(Math.max(0, payloadBytes - 30));
   let sent = 0;
   const publish = () => {
