@@ -182,6 +182,27 @@ export class EnvSchema {
   @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'must be 1 to 64 letters, digits or : _ . - (no braces)' })
   REDIS_KEY_PREFIX = 'gatehouse:';
 
+  /**
+   * The Redis engine keeps each bus channel's messages in a capped log, so an instance whose
+   * subscription dropped reads back what it missed; `off`: plain pub/sub, a gap loses them.
+   */
+  @IsIn(['on', 'off'], { message: 'must be on or off' })
+  BUS_LOG: 'on' | 'off' = 'on';
+
+  /** Entries kept per channel's log, about (Redis trims whole blocks of about 100). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(1_000_000)
+  BUS_LOG_MAX_LEN = 10_000;
+
+  /** How old an entry may be and still be repaired from; a quiet channel's log goes this long after its last message. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(86_400_000)
+  BUS_LOG_TTL_MS = 120_000;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsString()

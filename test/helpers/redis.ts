@@ -137,6 +137,15 @@ export class RedisProcess {
     child.kill('SIGKILL');
     await once(child, 'exit');
   }
+
+  /** SIGSTOP / SIGCONT: a Redis that hangs instead of refusing. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
 }
 
 /**

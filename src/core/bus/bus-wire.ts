@@ -18,6 +18,12 @@ interface Header {
    * sequence number, so an instance that hears it on two of them delivers it once.
    */
   q?: number;
+  /**
+   * Written by the Redis bus's log as it publishes (never by `encodeBusMessage`): the log's
+   * epoch (when it began, ms) and the frame's position in it.
+   */
+  e?: number;
+  p?: number;
 }
 
 const KINDS: ReadonlySet<string> = new Set<Target['kind']>(['user', 'channel', 'client', 'all']);
@@ -40,6 +46,8 @@ export interface DecodedBusMessage {
   sentAt: number;
   /** The publisher's sequence number for a message sent to several channels, else 0. */
   sequence: number;
+  /** Its place in its channel's log, when it went through one. */
+  logged: { epoch: string; position: number } | null;
 }
 
 /** The frame's origin and message, or null when the frame is not one `encodeBusMessage` wrote. */
@@ -62,6 +70,7 @@ export function decodeBusMessage(frame: Buffer): DecodedBusMessage | null {
     message: { topic: header.t, target, payload },
     sentAt: header.s ?? 0,
     sequence: header.q ?? 0,
+    logged: header.e !== undefined && header.p !== undefined ? { epoch: String(header.e), position: header.p } : null,
   };
 }
 
@@ -69,13 +78,18 @@ export function decodeBusMessage(frame: Buffer): DecodedBusMessage | null {
 // as a message with a missing origin or an unknown target kind.
 function asHeader(value: unknown): Header | null {
   if (!isJsonObject(value)) return null;
-  const { o, t, k, i, s, q } = value;
+  const { o, t, k, i, s, q, e, p } = value;
   if (typeof o !== 'string' || typeof t !== 'string' || !isKind(k)) return null;
   const sentAt = typeof s === 'number' && Number.isFinite(s) && s > 0 ? { s } : {};
-  const sequence = typeof q === 'number' && Number.isSafeInteger(q) && q > 0 ? { q } : {};
-  if (k === 'all') return { o, t, k, ...sentAt, ...sequence };
+  const sequence = isCount(q) ? { q } : {};
+  const logged = isCount(e) && isCount(p) ? { e, p } : {};
+  if (k === 'all') return { o, t, k, ...sentAt, ...sequence, ...logged };
   if (!Array.isArray(i) || !i.every((id): id is string => typeof id === 'string')) return null;
-  return { o, t, k, i, ...sentAt, ...sequence };
+  return { o, t, k, i, ...sentAt, ...sequence, ...logged };
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
 }
 
 function isKind(value: unknown): value is Target['kind'] {

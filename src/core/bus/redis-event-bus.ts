@@ -3,7 +3,9 @@ import type { Logger as Pino } from 'pino';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
 import type { RedisConnections } from '../engine/redis-connections.js';
 import type { BusTopic, TargetKind } from './bus-topic.js';
-import { decodeBusMessage, encodeBusMessage } from './bus-wire.js';
+import { RedisBusLog, type BusLogOptions } from './bus-log.js';
+import { decodeBusMessage, encodeBusMessage, type DecodedBusMessage } from './bus-wire.js';
+import { LogCursors } from './log-cursors.js';
 import { EventBus, type BusMessage, type EventBusOptions, type Target } from './event-bus.js';
 
 /** Channels per SUBSCRIBE when every subscription is issued again after a reconnect. */
@@ -26,6 +28,17 @@ interface Copies {
   left: number;
 }
 
+/** A frame as the bus received it: decoded, and its size on the wire. */
+interface Heard {
+  readonly decoded: DecodedBusMessage;
+  readonly bytes: number;
+}
+
+export interface RedisEventBusOptions extends Omit<EventBusOptions, 'log'> {
+  /** Keep every channel's messages in a log in Redis, so gaps are repaired; null: plain pub/sub. */
+  busLog?: BusLogOptions | null;
+}
+
 /**
  * The Redis bus, routed by interest. A topic of `targets` routing has a channel per target
  * it can name (`bus:{<topic>:user:<id>}`, `...:channel:<id>}`, `...:client:<id>}`,
@@ -45,6 +58,11 @@ interface Copies {
  *
  * The publishing instance delivers to its own clients directly (so local delivery survives
  * a Redis outage) and ignores its own echo, which makes delivery exactly once per instance.
+ *
+ * With the log on (the default), each publish is appended to its channel's log and
+ * published by one script, and carries its position: a receiver that sees a position jump,
+ * or whose subscriptions come back after a drop, reads what it missed from the log and
+ * delivers it in order before what it hears next (see `LogCursors`).
  */
 export class RedisEventBus extends EventBus {
   readonly instanceId = `${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -66,14 +84,49 @@ export class RedisEventBus extends EventBus {
   private readonly copies = new Map<string, Copies>();
   private joinedBefore = false;
   private rejoinPending = false;
+  private readonly busLog: RedisBusLog | null;
+  private readonly cursors: LogCursors<Heard>;
+  private repairedCount = 0;
+  private unrepairedCount = 0;
 
   constructor(
     private readonly redis: RedisConnections,
     private readonly log: Pino,
-    options: Omit<EventBusOptions, 'log'> = {},
+    { busLog = null, ...options }: RedisEventBusOptions = {},
   ) {
     super({ ...options, log });
+    this.busLog = busLog ? new RedisBusLog(redis, busLog) : null;
+    const logReader = this.busLog;
+    this.cursors = new LogCursors<Heard>({
+      // Frames are logged only while the log is on; a reader is there whenever one comes.
+      read: (channel, epoch, position) =>
+        logReader ? logReader.read(channel, epoch, position) : Promise.resolve(null),
+      decode: (frame) => {
+        const decoded = decodeBusMessage(frame);
+        return decoded?.logged ? { ...decoded.logged, frame: { decoded, bytes: frame.length } } : null;
+      },
+      deliver: (channel, heard) => this.handle(channel, heard),
+      repaired: (count) => {
+        this.repairedCount += count;
+      },
+      unrepaired: (channel, missed) => {
+        this.unrepairedCount++;
+        this.log.warn({ channel, missed }, 'bus gap not repaired: the missed messages are no longer in the log');
+      },
+      readFailed: (channel, err) => this.log.warn({ channel, err: String(err) }, 'bus log read failed'),
+      maxQueued: busLog?.maxLength ?? 10_000,
+    });
     redis.onMessage((channel, frame) => this.receive(channel, frame));
+  }
+
+  /** Messages recovered from the log after a gap. */
+  get repaired(): number {
+    return this.repairedCount;
+  }
+
+  /** Gaps whose messages were no longer in the log (or could not be read). */
+  get unrepaired(): number {
+    return this.unrepairedCount;
   }
 
   start(): void {
@@ -163,8 +216,11 @@ export class RedisEventBus extends EventBus {
     // Heard on several channels, one message must be recognised as one.
     const sequence = channels.length > 1 ? ++this.sequence : 0;
     const frame = encodeBusMessage(this.instanceId, message, sentAt, sequence);
+    const busLog = this.busLog;
     try {
-      await Promise.all(channels.map((channel) => this.redis.publish(channel, frame)));
+      await Promise.all(
+        channels.map((channel) => (busLog ? busLog.append(channel, frame) : this.redis.publish(channel, frame))),
+      );
     } catch (err) {
       throw new EngineUnavailableError('publish', err);
     }
@@ -196,6 +252,7 @@ export class RedisEventBus extends EventBus {
       return;
     }
     this.wanted.delete(channel);
+    this.cursors.forget(channel);
     if (!this.toSubscribe.delete(channel)) this.toUnsubscribe.add(channel);
     this.scheduleFlush();
   }
@@ -261,9 +318,15 @@ export class RedisEventBus extends EventBus {
     this.flushRejoin();
   }
 
+  /**
+   * After a gap, once commands go through again: what the logs hold since this instance's
+   * positions is delivered, and the protocols re-check what a lost message could have
+   * changed (nothing is lost while the log holds it, but a gap can be older than the log).
+   */
   private flushRejoin(): void {
     if (!this.rejoinPending || !this.redis.commandUp) return;
     this.rejoinPending = false;
+    void this.cursors.catchUp();
     this.rejoined();
   }
 
@@ -273,11 +336,19 @@ export class RedisEventBus extends EventBus {
       this.log.warn('dropped a malformed bus frame');
       return;
     }
+    const heard = { decoded, bytes: frame.length };
+    // Own frames too: they hold their places in the log.
+    if (decoded.logged) this.cursors.heard(channel, { ...decoded.logged, frame: heard });
+    else this.handle(channel, heard);
+  }
+
+  /** A frame in its channel's order: delivered unless it is this instance's own echo. */
+  private handle(channel: string, { decoded, bytes }: Heard): void {
     if (decoded.origin === this.instanceId) return;
     const sentAt = this.timing ? decoded.sentAt : 0;
     const { message } = decoded;
     if (decoded.sequence === 0 || message.target.kind === 'all') {
-      this.received(message, frame.length, sentAt);
+      this.received(message, bytes, sentAt);
       return;
     }
     const id = this.idOf(channel, message.topic, message.target.kind);
@@ -298,7 +369,7 @@ export class RedisEventBus extends EventBus {
     }
     if (--copies.left <= 0) this.copies.delete(key);
     const target = { kind: message.target.kind, ids: [id], seen: copies.seen };
-    this.received(message, frame.length, sentAt, { target, first });
+    this.received(message, bytes, sentAt, { target, first });
   }
 
   /** The id a copy stands for, from the channel it came on. */

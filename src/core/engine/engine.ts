@@ -45,7 +45,9 @@ export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges
     } else {
       this.kind = 'redis';
       this.redis = new RedisConnections(topology, config.REDIS_KEY_PREFIX, log);
-      this.bus = new RedisEventBus(this.redis, log, { timing });
+      const busLog =
+        config.BUS_LOG === 'on' ? { maxLength: config.BUS_LOG_MAX_LEN, ttlMs: config.BUS_LOG_TTL_MS } : null;
+      this.bus = new RedisEventBus(this.redis, log, { timing, busLog });
       this.store = new RedisStore(this.redis);
       this.registry = new RedisClientRegistry(this.bus, log, this.redis, { heartbeatMs: 2000, ttlMs: 6000 });
     }
@@ -63,6 +65,14 @@ export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges
 
   get rejoins(): number {
     return this.bus.rejoins;
+  }
+
+  get busRepaired(): number {
+    return this.bus instanceof RedisEventBus ? this.bus.repaired : 0;
+  }
+
+  get busUnrepaired(): number {
+    return this.bus instanceof RedisEventBus ? this.bus.unrepaired : 0;
   }
 
   redisLinks(): Record<string, boolean> | null {

@@ -13,6 +13,9 @@ export interface EngineGauges {
   readonly instanceId: string;
   topicStats(): Iterable<TopicEntry>;
   readonly rejoins: number;
+  /** Bus messages recovered from the log after a gap, and gaps it could not fill. */
+  readonly busRepaired: number;
+  readonly busUnrepaired: number;
   /** Each Redis connection and whether it is up; null for the embedded engine. */
   redisLinks(): Record<string, boolean> | null;
 }
@@ -185,15 +188,33 @@ export class Metrics {
       'Bytes of bus messages received from other instances',
       (t) => t.receivedBytes,
     );
-    new Counter({
-      name: 'gatehouse_bus_rejoins_total',
-      help: 'Times this instance heard the other instances again after a gap in the bus',
-      registers: register,
-      collect() {
-        this.reset();
-        this.inc(engine()?.rejoins ?? 0);
-      },
-    });
+    const engineCounter = (name: string, help: string, read: (gauges: EngineGauges) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: register,
+        collect() {
+          this.reset();
+          const gauges = engine();
+          this.inc(gauges ? read(gauges) : 0);
+        },
+      });
+    };
+    engineCounter(
+      'gatehouse_bus_rejoins_total',
+      'Times this instance heard the other instances again after a gap in the bus',
+      (e) => e.rejoins,
+    );
+    engineCounter(
+      'gatehouse_bus_repaired_total',
+      'Bus messages this instance missed and read back from the bus log',
+      (e) => e.busRepaired,
+    );
+    engineCounter(
+      'gatehouse_bus_unrepaired_gaps_total',
+      'Gaps in the bus whose messages were no longer in the log (they are lost)',
+      (e) => e.busUnrepaired,
+    );
     new Gauge({
       name: 'gatehouse_redis_up',
       help: 'Whether each Redis connection is up (Redis engine only)',
