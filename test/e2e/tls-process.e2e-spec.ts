@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,11 +90,12 @@ describe('TLS files at start-up', () => {
   });
 });
 
-describe('TLS reload on SIGHUP, in a gateway process', () => {
+describe('TLS reload in a gateway process: SIGHUP and a watched file change', () => {
   let authority: TestCa;
   let gw: RunningProcess;
   let port: number;
   let store: string;
+  let live: string;
   let firstSerial: string;
   const keys: string[] = [];
 
@@ -108,7 +109,7 @@ describe('TLS reload on SIGHUP, in a gateway process', () => {
     authority = TestCa.create();
     // certbot's layout: live/ holds symlinks into the directory the certificates are kept in.
     store = join(authority.dir, 'archive');
-    const live = join(authority.dir, 'live');
+    live = join(authority.dir, 'live');
     mkdirSync(store);
     mkdirSync(live);
     const issued = authority.issue();
@@ -121,6 +122,9 @@ describe('TLS reload on SIGHUP, in a gateway process', () => {
     gw = gateway({ PORT: String(port), TLS_CERT_FILE: join(live, 'tls.crt'), TLS_KEY_FILE: join(live, 'tls.key') });
     const started = await logged(gw, 'gatehouse started');
     assert.equal((started['tls'] as { serial: string }).serial, firstSerial);
+    const [main] = started['listeners'] as { serves: string[] }[];
+    assert.ok(main?.serves.includes('wss /websocket (jac)'), JSON.stringify(main));
+    assert.match(main?.serves[0] ?? '', /^https \//);
   });
 
   after(async () => {
@@ -141,7 +145,11 @@ describe('TLS reload on SIGHUP, in a gateway process', () => {
     keys.push(wrong.key, stray.key);
     rewrite(wrong.chain, stray.key);
     gw.child.kill('SIGHUP');
-    const failed = await logged(gw, 'tls reload failed: still serving the previous certificate');
+    const failed = await logged(
+      gw,
+      'tls reload failed: still serving the previous certificate',
+      (line) => line['reason'] === 'SIGHUP',
+    );
     assert.equal(failed['reason'], 'SIGHUP');
     assert.deepEqual(failed['problems'], ['TLS_KEY_FILE: is not the private key of the certificate in TLS_CERT_FILE']);
     assert.equal(await servedSerial(port, authority.ca), firstSerial);
@@ -163,6 +171,20 @@ describe('TLS reload on SIGHUP, in a gateway process', () => {
     const pong = new Promise<void>((resolve) => open.socket.once('pong', () => resolve()));
     open.socket.ping();
     await pong;
+
+    // The key's symlink swapped (a rename in the watched directory) for another certificate's
+    // key: the watch reloads, finds the pair bad, logs it and keeps serving the old one.
+    const stranger = authority.issue();
+    keys.push(stranger.key);
+    symlinkSync(stranger.keyFile, join(live, 'tls.key.tmp'));
+    renameSync(join(live, 'tls.key.tmp'), join(live, 'tls.key'));
+    const refused = await logged(
+      gw,
+      'tls reload failed: still serving the previous certificate',
+      (line) => line['reason'] === 'file change',
+    );
+    assert.equal(refused['serving'], next.serial);
+    assert.equal(await servedSerial(port, authority.ca), next.serial);
 
     gw.child.kill('SIGTERM');
     assert.deepEqual((await open.closed).code, 1001);
