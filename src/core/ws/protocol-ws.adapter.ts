@@ -10,8 +10,8 @@ import { ProxyTrust } from '../http/proxy-trust.js';
 import { GatehouseLogger } from '../logging/gatehouse-logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import type { ProtocolStats } from '../metrics/protocol-stats.js';
-import { createListener } from '../tls/tls-context.js';
 import { ClientRegistry } from '../registry/client-registry.js';
+import { createListener } from '../tls/tls-context.js';
 import { GatewayCatalog } from './gateway-catalog.js';
 import { clientIp, setClientIp, setUpgradePrincipal, type UpgradeVerdict, type WsProtocol } from './ws-protocol.js';
 
