@@ -3,6 +3,7 @@ import { UnsupportedMediaTypeException, type INestApplication } from '@nestjs/co
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
+import type { Server as HttpsServer } from 'node:https';
 import type { Server } from 'node:net';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
@@ -15,6 +16,8 @@ import { GatehouseLogger } from './core/logging/gatehouse-logger.js';
 import { httpLog } from './core/logging/http-log.js';
 import { MetricsServer } from './core/metrics/metrics-server.js';
 import { Metrics } from './core/metrics/metrics.js';
+import { TlsContext } from './core/tls/tls-context.js';
+import { readTlsPair } from './core/tls/tls-files.js';
 import { GatewayCatalog } from './core/ws/gateway-catalog.js';
 import { ProtocolWsAdapter } from './core/ws/protocol-ws.adapter.js';
 
@@ -29,14 +32,27 @@ const BODY_LIMIT = '1mb';
  */
 export async function createGatehouse(options: AppModuleOptions = {}): Promise<NestExpressApplication> {
   const config = validateEnv(options.env ?? readEnvironment());
+  // Read before anything starts: a bad certificate or key is a configuration error (exit 78).
+  const files =
+    config.TLS_CERT_FILE !== undefined && config.TLS_KEY_FILE !== undefined
+      ? { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE }
+      : null;
+  const pair = files && readTlsPair(files);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options.protocols), {
     bufferLogs: true,
     bodyParser: false,
+    ...(pair ? { httpsOptions: { cert: pair.cert, key: pair.key } } : {}),
     // Not `forceCloseConnections`: it tracks every TCP connection with a listener of its
     // own, WebSockets included. ProtocolWsAdapter ends the HTTP connections at shutdown.
   });
   const logger = app.get(GatehouseLogger);
   app.useLogger(logger);
+  if (files && pair) {
+    // Filed under the main listener before the adapter and the metrics server open theirs.
+    const tls = new TlsContext(files, pair, logger.child({ context: 'Tls' }));
+    tls.adopt(app.getHttpServer() as HttpsServer);
+    tls.watch();
+  }
   const trust = app.get(ProxyTrust);
   // Express' own reading of forwarded headers (req.ip, req.protocol) follows the same list.
   app.set('trust proxy', (address: string) => trust.isTrusted(address));
@@ -106,21 +122,22 @@ export interface ListenerSummary {
  */
 export async function describeListeners(app: INestApplication): Promise<ListenerSummary[]> {
   const catalog = app.get(GatewayCatalog);
+  const [http, ws] = TlsContext.of(app.getHttpServer() as Server) ? ['https', 'wss'] : ['http', 'ws'];
   const main: ListenerSummary = {
     address: addressOf(app.getHttpServer() as Server),
     serves: [
-      `http ${httpPrefixes(app).join(', ')}`,
-      ...catalog.all().flatMap((protocol) => protocol.paths.map((path) => `ws ${path} (${protocol.name})`)),
+      `${http} ${httpPrefixes(app).join(', ')}`,
+      ...catalog.all().flatMap((protocol) => protocol.paths.map((path) => `${ws} ${path} (${protocol.name})`)),
     ],
   };
   const dedicated = await Promise.all(
     catalog.dedicatedListeners.map(async ({ protocol, server }) => ({
       address: await bound(server),
-      serves: [`ws any path (${protocol})`],
+      serves: [`${ws} any path (${protocol})`],
     })),
   );
   const metricsServer = app.get(MetricsServer).listener;
-  const metrics = metricsServer ? [{ address: await bound(metricsServer), serves: ['http /metrics'] }] : [];
+  const metrics = metricsServer ? [{ address: await bound(metricsServer), serves: [`${http} /metrics`] }] : [];
   return [main, ...dedicated, ...metrics];
 }
 

@@ -173,4 +173,13 @@ describe('environment schema', () => {
       assert.throws(() => validateEnv(env), message, JSON.stringify(env));
     }
   });
+
+  it('takes the TLS certificate and key together or not at all', () => {
+    const env = validateEnv({ TLS_CERT_FILE: '/tls/tls.crt', TLS_KEY_FILE: '/tls/tls.key' });
+    assert.equal(env.TLS_CERT_FILE, '/tls/tls.crt');
+    assert.equal(env.TLS_KEY_FILE, '/tls/tls.key');
+    assert.equal(validateEnv({ TLS_CERT_FILE: '', TLS_KEY_FILE: '' }).TLS_CERT_FILE, undefined);
+    assert.throws(() => validateEnv({ TLS_CERT_FILE: '/tls/tls.crt' }), /TLS_KEY_FILE: must be set with TLS_CERT_FILE/);
+    assert.throws(() => validateEnv({ TLS_KEY_FILE: '/tls/tls.key' }), /TLS_CERT_FILE: must be set with TLS_KEY_FILE/);
+  });
 });

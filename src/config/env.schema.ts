@@ -241,6 +241,20 @@ export class EnvSchema {
   @Max(65535)
   METRICS_PORT?: number;
 
+  /**
+   * TLS served by the gateway itself on every listener: a PEM certificate (the chain may
+   * follow the leaf) and its PEM private key, re-read on SIGHUP and when the files change.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  TLS_CERT_FILE?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  TLS_KEY_FILE?: string;
+
   @Transform(toInt)
   @IsInt()
   @Min(1024)
@@ -429,6 +443,14 @@ function redisChoice(env: EnvSchema): string[] {
   return problems;
 }
 
+/** A certificate without its key (or the reverse) cannot serve TLS. */
+function tlsPair(env: EnvSchema): string[] {
+  if ((env.TLS_CERT_FILE === undefined) === (env.TLS_KEY_FILE === undefined)) return [];
+  return env.TLS_CERT_FILE === undefined
+    ? ['TLS_CERT_FILE: must be set with TLS_KEY_FILE (the certificate for that key)']
+    : ['TLS_KEY_FILE: must be set with TLS_CERT_FILE (the private key of that certificate)'];
+}
+
 /** True when the Redis engine is configured, whichever topology. */
 export function usesRedis(env: EnvSchema): boolean {
   return env.REDIS_URL !== undefined || env.REDIS_SENTINELS !== undefined || env.REDIS_CLUSTER_NODES !== undefined;
@@ -473,6 +495,7 @@ export function validateEnv(raw: Record<string, unknown>): EnvSchema {
   problems.push(...portClashes(env).filter((p) => !bad.has(p.slice(0, p.indexOf(':')))));
   const named = (p: string): boolean => !bad.has(p.slice(0, p.indexOf(':')));
   problems.push(...redisChoice(env).filter(named));
+  problems.push(...tlsPair(env).filter(named));
   if (!bad.has('REDIS_URL')) problems.push(...clusterSecrets(env).filter(named));
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return env;

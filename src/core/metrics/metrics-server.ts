@@ -1,14 +1,17 @@
 import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { createServer, type Server } from 'node:http';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { Server } from 'node:http';
 import { AppConfig } from '../../config/app-config.js';
 import { GatehouseLogger } from '../logging/gatehouse-logger.js';
+import { createListener } from '../tls/tls-context.js';
 import { GatewayCatalog } from '../ws/gateway-catalog.js';
 import { Metrics } from './metrics.js';
 import { scrapeAllowed } from './metrics-auth.js';
 
 /**
  * `/metrics` on a port of its own (`METRICS_PORT`), so the scrape endpoint can stay off the
- * public listener. Nothing else is served there.
+ * public listener. Nothing else is served there. With `TLS_CERT_FILE` it is HTTPS, as every
+ * listener, with the same certificate.
  */
 @Injectable()
 export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -19,6 +22,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
     private readonly metrics: Metrics,
     private readonly catalog: GatewayCatalog,
     private readonly logger: GatehouseLogger,
+    private readonly adapterHost: HttpAdapterHost,
   ) {}
 
   /** The listening server, once bound; null without `METRICS_PORT`. */
@@ -29,7 +33,9 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   onApplicationBootstrap(): void {
     const port = this.config.METRICS_PORT;
     if (port === undefined || !this.metrics.enabled) return;
-    const server = createServer((req, res) => {
+    // HTTPS with the main port's certificate when it has one: the scrape may carry METRICS_TOKEN.
+    const main: unknown = this.adapterHost.httpAdapter?.getHttpServer();
+    const server = createListener(main as object | undefined, (req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' || path !== '/metrics') {
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found');

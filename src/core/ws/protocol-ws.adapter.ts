@@ -2,7 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import type { Logger as Pino } from 'pino';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -11,6 +11,7 @@ import { GatehouseLogger } from '../logging/gatehouse-logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import type { ProtocolStats } from '../metrics/protocol-stats.js';
 import { ClientRegistry } from '../registry/client-registry.js';
+import { createListener } from '../tls/tls-context.js';
 import { GatewayCatalog } from './gateway-catalog.js';
 import { clientIp, setClientIp, setUpgradePrincipal, type UpgradeVerdict, type WsProtocol } from './ws-protocol.js';
 
@@ -212,7 +213,8 @@ export class ProtocolWsAdapter extends WsAdapter {
   }
 
   private listenOnDedicatedPort(port: number, route: Route): void {
-    const server = createServer((_req, res) => {
+    // HTTPS with the main port's certificate when it has one.
+    const server = createListener(this.httpServer as Server | undefined, (_req, res) => {
       res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' }).end('Upgrade Required');
     });
     // Any path: the clients of such a port were written against a server that ignored it.

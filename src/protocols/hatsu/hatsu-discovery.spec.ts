@@ -67,4 +67,16 @@ describe('hatsu discovery offer', () => {
       'wss://hatsu.example.com:2000/hatsu',
     );
   });
+
+  it("offers an instance's own port with the instance's scheme: wss when it serves TLS itself", () => {
+    assert.equal(offer({ port: 2000, public: null, tls: true }, origin).url, 'wss://gw.local:2000/hatsu');
+    // Another instance that serves plain WebSockets, asked over TLS (a cluster moving to TLS).
+    assert.equal(
+      offer({ port: 2000, public: null, tls: false }, direct('gw.local', true)).url,
+      'ws://gw.local:2000/hatsu',
+    );
+    // Behind a proxy the proxy's scheme still decides: clients reach the instances through it.
+    const proxied: ClientOrigin = { hostname: 'gw.example.com', secure: false, port: 80, viaProxy: true };
+    assert.equal(offer({ port: 2000, public: null, tls: true }, proxied).url, 'ws://gw.example.com:80/hatsu');
+  });
 });

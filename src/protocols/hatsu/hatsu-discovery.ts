@@ -17,6 +17,15 @@ export interface HatsuOffer {
   url: string;
 }
 
+/**
+ * An instance's entry as it is written: `InstanceEntry` and whether the instance serves TLS
+ * itself (`TLS_CERT_FILE`), so that any instance offers it with the right scheme. Entries
+ * written without the field (an older version) take the scheme of the discovery request.
+ */
+export interface AdvertisedEntry extends InstanceEntry {
+  tls?: boolean;
+}
+
 /** An instance re-writes its entry this often, so a Redis that lost its data is refilled soon. */
 const REFRESH_MS = 2000;
 
@@ -94,8 +103,13 @@ export class HatsuDiscovery implements OnApplicationBootstrap, BeforeApplication
     return offer(best.entry, origin);
   }
 
-  private entry(): InstanceEntry {
-    return { port: this.port, public: this.config.HATSU_PUBLIC_URL ?? null, sessions: this.hatsu.load };
+  private entry(): AdvertisedEntry {
+    return {
+      port: this.port,
+      public: this.config.HATSU_PUBLIC_URL ?? null,
+      sessions: this.hatsu.load,
+      tls: this.config.TLS_CERT_FILE !== undefined,
+    };
   }
 
   private listened(server: Server): void {
@@ -128,9 +142,9 @@ export class HatsuDiscovery implements OnApplicationBootstrap, BeforeApplication
  * `ws[s]://host:port/hatsu` for an instance's entry (docs/protocols/hatsu.md "Discovery"):
  * its public URL when it has one; behind a trusted proxy, the proxy's scheme, host and port
  * (the client can only reach the instances through it); else the host the client asked for
- * and the instance's own port.
+ * and the instance's own port, `wss` when the instance serves TLS itself.
  */
-export function offer(entry: Pick<InstanceEntry, 'port' | 'public'>, origin: ClientOrigin): HatsuOffer {
+export function offer(entry: Pick<AdvertisedEntry, 'port' | 'public' | 'tls'>, origin: ClientOrigin): HatsuOffer {
   if (entry.public !== null) {
     const base = new URL(entry.public);
     const secure = base.protocol === 'https:' || base.protocol === 'wss:';
@@ -140,9 +154,10 @@ export function offer(entry: Pick<InstanceEntry, 'port' | 'public'>, origin: Cli
     const path = base.pathname.replace(/\/+$/, '');
     return { port, url: `${secure ? 'wss' : 'ws'}://${base.hostname}:${port}${path}/hatsu` };
   }
-  const scheme = origin.secure ? 'wss' : 'ws';
+  // Behind a proxy its scheme and port; else the instance's own, whichever instance was asked.
+  const secure = origin.viaProxy || typeof entry.tls !== 'boolean' ? origin.secure : entry.tls;
   const port = origin.viaProxy ? (origin.port ?? (origin.secure ? 443 : 80)) : entry.port;
-  return { port, url: `${scheme}://${safeHost(origin.hostname)}:${port}/hatsu` };
+  return { port, url: `${secure ? 'wss' : 'ws'}://${safeHost(origin.hostname)}:${port}/hatsu` };
 }
 
 /** The request's host name when it is a plain name or address; anything else becomes `localhost`. */
