@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, it } from 'node:test';
 import { once } from 'node:events';
+import { describe, it } from 'node:test';
 import { constants, createDeflate, createInflate, inflateSync } from 'node:zlib';
+import { Rng } from '../../../test/fuzz/generate.js';
 import {
   HATSU_DEFLATE,
   HatsuDeflate,
@@ -183,29 +184,17 @@ async function referenceFrames(messages: Buffer[]): Promise<Buffer[]> {
   return frames;
 }
 
-/** Resolves after the next sweep that released a context. */
+/** Resolves when the next context is given up (here: released by a sweep). */
 function nextRelease(contexts: ZlibContexts): Promise<void> {
   // The sweep's interval is unref'd (it must not hold a process open); this holds the test's.
   const keepAlive = setInterval(() => undefined, 1000);
   return new Promise((resolve) => {
-    const stop = contexts.onRelease(() => {
+    const stop = contexts.onDrop(() => {
       stop();
       clearInterval(keepAlive);
       resolve();
     });
   });
-}
-
-/** A deterministic generator (mulberry32), so a failing fuzz run can be replayed from its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A JSON event of about `size` bytes: repetitive text, or hex of random bytes (barely compressible). */
@@ -219,7 +208,8 @@ function event(random: () => number, i: number, size: number): Buffer {
 
 describe('hatsu deflate stream across idle releases', () => {
   it('writes the same bytes as one zlib-wrapped deflate stream while it keeps its context', async () => {
-    const messages = Array.from({ length: 12 }, (_, i) => event(seeded(7), i, i % 5 === 0 ? 40_000 : 300));
+    const rng = new Rng(7);
+    const messages = Array.from({ length: 12 }, (_, i) => event(() => rng.next(), i, i % 5 === 0 ? 40_000 : 300));
     const deflate = new HatsuDeflate(noError, new ZlibContexts(0));
     assert.deepEqual(await compressAll(deflate, messages), await referenceFrames(messages));
     assert.deepEqual((await compressAll(deflate, messages.slice(0, 1)))[0]?.subarray(0, 2).equals(ZLIB_HEADER), false);
@@ -288,7 +278,8 @@ describe('hatsu deflate stream across idle releases', () => {
 
   for (const seed of [1, 2, 3])
     it(`fuzz (seed ${seed}): random sizes up to 200 KB and random releases, read by one inflate and as one stream`, async () => {
-      const random = seeded(seed);
+      const rng = new Rng(seed);
+      const random = (): number => rng.next();
       const contexts = new ZlibContexts(0);
       const deflate = new HatsuDeflate(noError, contexts);
       const read = streamReader();

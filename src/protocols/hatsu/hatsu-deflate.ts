@@ -143,8 +143,8 @@ export class ZlibContexts {
     return this.held.size;
   }
 
-  /** Calls `listener` after each sweep that released at least one context. */
-  onRelease(listener: () => void): () => void {
+  /** Calls `listener` whenever contexts are given up: after a sweep that released some, and when a stream holding one closes. */
+  onDrop(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -164,13 +164,14 @@ export class ZlibContexts {
     this.timer.unref();
   }
 
-  /** @internal A stream gave its context up (released or closed). */
-  drop(stream: HatsuDeflate): void {
-    this.held.delete(stream);
+  /** @internal A stream gave its context up; `closing`: for good, not in a sweep (which tells its listeners once). */
+  drop(stream: HatsuDeflate, closing: boolean): void {
+    if (!this.held.delete(stream)) return;
     if (this.held.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
     }
+    if (closing) this.dropped();
   }
 
   private sweep(): void {
@@ -181,6 +182,10 @@ export class ZlibContexts {
     }
     if (released === 0) return;
     this.released += released;
+    this.dropped();
+  }
+
+  private dropped(): void {
     for (const listener of this.listeners) listener();
   }
 }
@@ -270,7 +275,7 @@ export class HatsuDeflate {
     this.deflate.close();
     this.deflate = null;
     this.chunks = [];
-    this.contexts.drop(this);
+    this.contexts.drop(this, false);
     return true;
   }
 
@@ -284,7 +289,7 @@ export class HatsuDeflate {
     this.pendingBytes = 0;
     this.deflate?.close();
     this.deflate = null;
-    this.contexts.drop(this);
+    this.contexts.drop(this, true);
     for (const job of waiting) job.barrier();
   }
 
