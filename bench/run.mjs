@@ -323,6 +323,7 @@ const SCENARIOS = {
     row(name, 'server CPU µs / delivered msg', runs, 'cpuUsPerMsg', '≤ 2x');
     row(name, 'server RSS bytes / busy session', runs, 'rssPerSession', 'bounded');
     row(name, `server RSS bytes / session idle > ${idleMs} ms`, runs, 'rssPerIdleSession', '< 20 KB');
+    row(name, 'server RSS bytes returned / session once idle', runs, 'rssReturnedPerSession');
     row(name, 'bytes on the wire / msg', runs, 'wireBytesPerMsg');
     row(name, 'loss', runs, 'loss', '0');
     // The same with jemalloc, which hands freed pages back to the system (glibc keeps them
@@ -333,12 +334,14 @@ const SCENARIOS = {
       const jeName = `${name.replace(' (baseline: json)', '')}, jemalloc (baseline: json)`;
       row(jeName, 'server RSS bytes / busy session', je, 'rssPerSession', 'bounded');
       row(jeName, `server RSS bytes / session idle > ${idleMs} ms`, je, 'rssPerIdleSession', '< 20 KB');
+      row(jeName, 'server RSS bytes returned / session once idle', je, 'rssReturnedPerSession', '≈ busy − json');
       row(jeName, 'loss', je, 'loss', '0');
     } else note('hatsu-zlib: jemalloc not installed; the jemalloc rows are left out');
     // Dispatches further apart than HATSU_ZLIB_IDLE_MS: every message finds its session's
     // context released and starts a fresh one, with no history to refer back to.
     const sparse = { HATSU_ZLIB_IDLE_MS: '20' };
-    const rate = SMOKE ? 5 : 4;
+    // Slow enough that one fan-out (1000 fresh contexts) ends well before the next dispatch.
+    const rate = SMOKE ? 5 : 2;
     const resets = await compare(sparse, { rate, fromIdle: true });
     const resetName = `hatsu ${options.sessions} sessions @ ${rate}/s, HATSU_ZLIB_IDLE_MS 20 (baseline: json)`;
     row(resetName, 'server CPU µs / delivered msg, fresh context each', resets, 'cpuUsPerMsg');

@@ -140,6 +140,7 @@ export async function hatsuDispatch(
     cpuUsPerMsg: (cpu * 1000) / Math.max(1, delivered),
     rssPerSession: (rss1 - rss0) / sessions,
     rssPerIdleSession: (rssIdle - rss0) / sessions,
+    rssReturnedPerSession: (rss1 - rssIdle) / sessions,
     wireBytesPerMsg: wireBytes / Math.max(1, delivered),
     releasesPerMsg: released / Math.max(1, delivered),
     loss: expected === 0 ? 0 : 1 - delivered / expected,
