@@ -10,7 +10,7 @@ import { fdHardLimit, freePort, startServer } from './lib/proc.mjs';
 import { fanout } from './scenarios/fanout.mjs';
 import { idle } from './scenarios/idle.mjs';
 import { fatesReplay } from './scenarios/fates-replay.mjs';
-import { hatsuDispatch, prepareHatsu } from './scenarios/hatsu-zlib.mjs';
+import { hatsuDispatch, jemallocEnv, prepareHatsu } from './scenarios/hatsu-zlib.mjs';
 import { startCluster, startRedis } from './lib/redis.mjs';
 
 const { values: flags } = parseArgs({
@@ -444,20 +444,71 @@ const SCENARIOS = {
       adminToken: GATEHOUSE_ENV.ADMIN_TOKEN,
     };
     // A fresh process per run, so each RSS figure starts from the same baseline.
-    const fresh = (encoding) => async () => {
-      const server = await startServer('gatehouse', GATEHOUSE_MAIN, GATEHOUSE_ENV, await freePort());
+    const measure = async (encoding, env, extra = {}) => {
+      const server = await startServer('gatehouse', GATEHOUSE_MAIN, { ...GATEHOUSE_ENV, ...env }, await freePort());
       try {
         await prepareHatsu(server, options);
-        return await hatsuDispatch(server, { ...options, encoding });
+        return await hatsuDispatch(server, { ...options, encoding, ...extra });
       } finally {
         await server.stop();
       }
     };
-    const runs = await alternate(fresh('json'), fresh('zlib'));
+    /** json against zlib, each run on a server started with `env`. */
+    const compare = (env, extra) =>
+      alternate(
+        () => measure('json', env, extra),
+        () => measure('zlib', env, extra),
+      );
+    // Dispatches 50 ms apart never let a context go; after the run the sessions stay open
+    // and silent until every context is released, then RSS is read again.
+    const idleMs = SMOKE ? 200 : 2000;
+    const idle = { timeoutMs: 4 * idleMs + 10_000, settleMs: SMOKE ? 200 : 3000 };
+    const env = { HATSU_ZLIB_IDLE_MS: String(idleMs) };
+    const runs = await compare(env, { idle });
     const name = `hatsu ${options.sessions} sessions, guild dispatch @ ${options.rate}/s (baseline: json)`;
-    row(name, 'server CPU µs / delivered msg', runs, 'cpuUsPerMsg', '≤ 3x');
-    row(name, 'server RSS bytes / session', runs, 'rssPerSession', 'bounded');
+    row(name, 'server CPU µs / delivered msg', runs, 'cpuUsPerMsg', '≤ 2x');
+    row(name, 'server RSS bytes / busy session', runs, 'rssPerSession', 'bounded');
+    row(name, `server RSS bytes / session idle > ${idleMs} ms`, runs, 'rssPerIdleSession', '< 20 KB');
+    row(name, 'server RSS bytes returned / session once idle', runs, 'rssReturnedPerSession');
+    row(name, 'bytes on the wire / msg', runs, 'wireBytesPerMsg');
     row(name, 'loss', runs, 'loss', '0');
+    // The same with jemalloc, which hands freed pages back to the system (glibc keeps them
+    // for the next allocations); skipped where the library is not installed.
+    const jemalloc = jemallocEnv();
+    if (jemalloc) {
+      const je = await compare({ ...env, ...jemalloc }, { idle });
+      const jeName = `${name.replace(' (baseline: json)', '')}, jemalloc (baseline: json)`;
+      row(jeName, 'server RSS bytes / busy session', je, 'rssPerSession', 'bounded');
+      row(jeName, `server RSS bytes / session idle > ${idleMs} ms`, je, 'rssPerIdleSession', '< 20 KB');
+      row(jeName, 'server RSS bytes returned / session once idle', je, 'rssReturnedPerSession', '≈ busy − json');
+      row(jeName, 'loss', je, 'loss', '0');
+    } else note('hatsu-zlib: jemalloc not installed; the jemalloc rows are left out');
+    // Dispatches further apart than HATSU_ZLIB_IDLE_MS: every message finds its session's
+    // context released and starts a fresh one, with no history to refer back to.
+    const sparse = { HATSU_ZLIB_IDLE_MS: '20' };
+    // Slow enough that one fan-out (1000 fresh contexts) ends well before the next dispatch.
+    const rate = SMOKE ? 5 : 2;
+    const resets = await compare(sparse, { rate, fromIdle: true });
+    const resetName = `hatsu ${options.sessions} sessions @ ${rate}/s, HATSU_ZLIB_IDLE_MS 20 (baseline: json)`;
+    row(resetName, 'server CPU µs / delivered msg, fresh context each', resets, 'cpuUsPerMsg');
+    single(
+      resetName,
+      'contexts released / delivered msg',
+      resets.candidate.map((r) => r.releasesPerMsg),
+      '≈ 1',
+    );
+    row(resetName, 'loss', resets, 'loss', '0');
+    const kept = median(runs.candidate.map((r) => r.wireBytesPerMsg));
+    const reset = median(resets.candidate.map((r) => r.wireBytesPerMsg));
+    rows.push({
+      scenario: resetName,
+      metric: 'bytes on the wire / msg (baseline: zlib, context kept)',
+      baseline: kept,
+      gatehouse: reset,
+      ratio: reset / kept,
+      spread: null,
+      target: '',
+    });
   },
 };
 

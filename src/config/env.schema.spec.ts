@@ -77,6 +77,20 @@ describe('environment schema', () => {
     }
   });
 
+  it('takes HATSU_ZLIB_IDLE_MS (5000 by default, 0 for never) and refuses a negative or fractional one', () => {
+    assert.equal(validateEnv({}).HATSU_ZLIB_IDLE_MS, 5000);
+    assert.equal(validateEnv({ HATSU_ZLIB_IDLE_MS: '0' }).HATSU_ZLIB_IDLE_MS, 0);
+    assert.equal(validateEnv({ HATSU_ZLIB_IDLE_MS: '20' }).HATSU_ZLIB_IDLE_MS, 20);
+    for (const value of ['-1', '2.5', 'soon']) {
+      assert.throws(
+        () => validateEnv({ HATSU_ZLIB_IDLE_MS: value }),
+        (err: unknown) =>
+          err instanceof ConfigValidationError && err.problems.some((p) => p.startsWith('HATSU_ZLIB_IDLE_MS:')),
+        value,
+      );
+    }
+  });
+
   it('ignores variables it does not know', () => {
     assert.equal(validateEnv({ PATH: '/bin', UNRELATED: 'x' }).PORT, 8080);
   });

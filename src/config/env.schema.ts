@@ -385,6 +385,17 @@ export class EnvSchema {
   @Max(3_600_000)
   HATSU_PRESENCE_WINDOW_MS = 20_000;
 
+  /**
+   * How long a zlib hatsu connection may go without a message before its deflate context
+   * is released (docs/protocols/hatsu.md "Idle connections"); 0 keeps it for the
+   * connection's life.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86_400_000)
+  HATSU_ZLIB_IDLE_MS = 5_000;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsString()

@@ -20,6 +20,14 @@ export interface EngineGauges {
   redisLinks(): Record<string, boolean> | null;
 }
 
+/** A protocol's per-connection deflate contexts, read when Prometheus scrapes. */
+export interface ZlibGauges {
+  /** Contexts holding their state now. */
+  readonly active: number;
+  /** Contexts released because their connection went idle, since start-up. */
+  readonly released: number;
+}
+
 /** Open sockets per protocol, read when Prometheus scrapes. */
 export type ConnectionGauges = () => Iterable<[protocol: string, open: number]>;
 
@@ -35,6 +43,7 @@ export class Metrics {
   private readonly protocols = new Map<string, ProtocolStats>();
   private engine: EngineGauges | null = null;
   private connections: ConnectionGauges = () => [];
+  private readonly zlib = new Map<string, ZlibGauges>();
   private readonly adminRequests: Counter<'method' | 'route' | 'status'>;
 
   constructor(config: AppConfig) {
@@ -67,6 +76,10 @@ export class Metrics {
     this.connections = gauges;
   }
 
+  watchZlib(protocol: string, gauges: ZlibGauges): void {
+    this.zlib.set(protocol, gauges);
+  }
+
   /** One admin API request, once answered. */
   adminRequest(method: string, route: string, status: number): void {
     this.adminRequests.inc({ method, route, status: String(status) });
@@ -89,6 +102,7 @@ export class Metrics {
     const engine = (): EngineGauges | null => this.engine;
     const connections = (): Iterable<[string, number]> => this.connections();
     const allStats = (): Iterable<ProtocolStats> => this.protocols.values();
+    const zlib = (): Iterable<[string, ZlibGauges]> => this.zlib.entries();
 
     /** A counter per protocol, read from one field of its stats. */
     const perProtocol = (name: string, help: string, read: (s: ProtocolStats) => number): void => {
@@ -124,6 +138,26 @@ export class Metrics {
         this.reset();
         for (const stats of protocols()) this.set({ protocol: stats.protocol }, 0);
         for (const [protocol, open] of connections()) this.set({ protocol }, open);
+      },
+    });
+    new Gauge({
+      name: 'gatehouse_zlib_contexts',
+      help: 'Per-connection deflate contexts holding their state (zlib transport compression)',
+      labelNames: ['protocol'],
+      registers: register,
+      collect() {
+        this.reset();
+        for (const [protocol, gauges] of zlib()) this.set({ protocol }, gauges.active);
+      },
+    });
+    new Counter({
+      name: 'gatehouse_zlib_contexts_released_total',
+      help: 'Deflate contexts released because their connection went idle (picked up again on its next message)',
+      labelNames: ['protocol'],
+      registers: register,
+      collect() {
+        this.reset();
+        for (const [protocol, gauges] of zlib()) this.inc({ protocol }, gauges.released);
       },
     });
     perProtocol('gatehouse_connections_opened_total', 'WebSocket connections opened', (s) => s.opened);

@@ -10,6 +10,7 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
+import { Metrics } from '../../core/metrics/metrics.js';
 import { closeSocketFilter } from '../../core/ws/close-socket.filter.js';
 import { GatewayCatalog } from '../../core/ws/gateway-catalog.js';
 import { clientIp } from '../../core/ws/ws-protocol.js';
@@ -31,7 +32,9 @@ export class HatsuGateway implements OnGatewayConnection, OnGatewayDisconnect {
     private readonly hatsu: HatsuService,
     catalog: GatewayCatalog,
     config: AppConfig,
+    metrics: Metrics,
   ) {
+    metrics.watchZlib(HATSU, hatsu.zlib);
     catalog.register({
       name: HATSU,
       paths: ['/hatsu'],

@@ -23,7 +23,7 @@ import {
 import { HATSU, HATSU_CLOSE, HATSU_EVENTS, HATSU_PRESENCE } from './hatsu.codes.js';
 import { busTarget, counted, guildChannel, indexed, type DispatchTarget } from './hatsu-channels.js';
 import { HatsuData, sessionKey } from './hatsu-data.js';
-import { HatsuDeflate } from './hatsu-deflate.js';
+import { HatsuDeflate, ZlibContexts } from './hatsu-deflate.js';
 import { HatsuMembers } from './hatsu-members.js';
 import { PresenceThrottle } from './hatsu-presence.js';
 import type { HatsuSession } from './hatsu-session.js';
@@ -47,6 +47,8 @@ export class HatsuService implements OnModuleDestroy {
   private readonly log: Pino;
   private openSockets = 0;
   private identified = 0;
+  /** The zlib sessions' deflate contexts, released while their connection is idle. */
+  readonly zlib: ZlibContexts;
 
   constructor(
     private readonly registry: ClientRegistry,
@@ -58,6 +60,7 @@ export class HatsuService implements OnModuleDestroy {
     logger: GatehouseLogger,
   ) {
     this.log = logger.child({ protocol: HATSU });
+    this.zlib = new ZlibContexts(config.HATSU_ZLIB_IDLE_MS);
     this.sessions = new SessionTable(registry);
     // Admin dispatches answer how many sessions they reached, cluster-wide.
     registry.shareCounts(HATSU);
@@ -92,6 +95,7 @@ export class HatsuService implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     for (const stop of this.unsubscribe) stop();
+    this.zlib.stop();
   }
 
   /** Open hatsu sockets on this process, identified or not: the load discovery compares. */
@@ -235,7 +239,7 @@ export class HatsuService implements OnModuleDestroy {
       session.deflate = new HatsuDeflate((err) => {
         this.log.error({ err, clientId: session.connection.id }, 'deflate failed');
         this.end(session, HATSU_CLOSE.internal);
-      });
+      }, this.zlib);
     }
     this.registry.setUser(session.connection, userId);
     // READY once the bus reaches the session in every channel it is in, membership changes
