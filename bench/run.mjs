@@ -71,6 +71,7 @@ async function measuredFanout(servers, redis, options) {
     publishes: perPublish(after.redis.publish - before.redis.publish),
     // Heartbeats and readiness pings included: everything Redis did meanwhile.
     commands: perPublish(after.redis.total - before.redis.total),
+    redisCpuUs: perPublish((after.redis.cpuMs - before.redis.cpuMs) * 1000),
     received: servers.map((_, i) => perPublish(after.bus[i].messages - before.bus[i].messages)),
     receivedBytes: servers.map((_, i) => perPublish(after.bus[i].bytes - before.bus[i].bytes)),
   };
@@ -404,6 +405,48 @@ const SCENARIOS = {
     } finally {
       await Promise.all(all.map((server) => server.stop()));
       await redis.stop();
+    }
+  },
+  async 'bus-log'() {
+    // What the bus log costs: two instances with it (each publish appended to its channel's
+    // log and published by one script) against two with plain pub/sub (BUS_LOG=off), on one
+    // Redis and on a 3-master Cluster, subscribers split, publishing on one.
+    const options = {
+      subscribers: num(flags.subscribers, SMOKE ? 40 : 1000),
+      rate: num(flags.rate, 20),
+      seconds: num(flags.seconds, SMOKE ? 1 : 10),
+      payloadBytes: 64,
+    };
+    for (const topology of ['one Redis', 'a 3-master Cluster']) {
+      const redis = topology === 'one Redis' ? await startRedis(await freePort()) : await startCluster(3);
+      const pairs = {};
+      try {
+        for (const log of ['off', 'on']) {
+          // Each pair on its own key prefix, so neither hears the other.
+          const env = { ...GATEHOUSE_ENV, ...redis.env, BUS_LOG: log, REDIS_KEY_PREFIX: `bench-log-${log}:` };
+          pairs[log] = [];
+          for (const name of ['a', 'b']) {
+            pairs[log].push(await startServer(`gatehouse-${log}-${name}`, GATEHOUSE_MAIN, env, await freePort()));
+          }
+        }
+        const runs = await alternate(
+          () => measuredFanout(pairs.off, redis, options),
+          () => measuredFanout(pairs.on, redis, options),
+        );
+        const name = `bus log: 2 instances on ${topology}, ${options.subscribers} subs @ ${options.rate}/s (baseline: BUS_LOG=off)`;
+        row(name, 'server CPU µs / delivered msg (sum)', runs, 'cpuUsPerMsg', '≤ 1.2x');
+        row(name, 'loss', runs, 'loss', '0');
+        row(name, 'p99 latency ms', runs, 'p99');
+        row(name, 'Redis commands / publish', runs, 'commands');
+        row(name, 'Redis CPU µs / publish', runs, 'redisCpuUs');
+      } finally {
+        await Promise.all(
+          Object.values(pairs)
+            .flat()
+            .map((server) => server.stop()),
+        );
+        await redis.stop();
+      }
     }
   },
   async 'fates-replay'() {

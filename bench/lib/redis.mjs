@@ -7,7 +7,7 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './proc.mjs';
+import { cpuMs, freePort } from './proc.mjs';
 
 const NO_DISK = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
 
@@ -20,6 +20,7 @@ async function serve(args) {
     await Promise.race([once(child.stdout, 'data'), once(child, 'exit')]);
   }
   return {
+    pid: child.pid,
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGKILL');
@@ -41,7 +42,7 @@ export async function startRedis(port) {
   return {
     url: `redis://127.0.0.1:${port}`,
     env: { REDIS_URL: `redis://127.0.0.1:${port}` },
-    counters: () => countersOf(port),
+    counters: async () => ({ ...(await countersOf(port)), cpuMs: cpuMs(server.pid) }),
     stop: () => server.stop(),
   };
 }
@@ -97,6 +98,7 @@ export async function startCluster(masters = 3) {
         return {
           total: each.reduce((sum, c) => sum + c.total, 0),
           publish: each.reduce((sum, c) => sum + c.publish, 0),
+          cpuMs: servers.reduce((sum, s) => sum + cpuMs(s.pid), 0),
         };
       },
       stop,

@@ -38,7 +38,7 @@ describe('benchmark harness (smoke)', () => {
   it('runs every scenario and reports finite figures with nothing lost', { timeout: 170_000 }, async () => {
     const scenarios = ['fanout-1000', 'fanout-max', 'metrics', 'idle', 'fates-replay', 'hatsu-zlib'];
     if (process.env.CI || ((await redisServerInstalled()) && (await redisAnswers())))
-      scenarios.push('cluster', 'sharded', 'routing');
+      scenarios.push('cluster', 'sharded', 'routing', 'bus-log');
     else console.log('NOTICE: redis-server not available; the cluster benchmark scenario is not smoke-tested');
     const args = ['bench/run.mjs', '--smoke', '--json', ...scenarios.flatMap((s) => ['--scenario', s])];
     const { stdout } = await run(process.execPath, args, {
