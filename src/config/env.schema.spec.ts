@@ -91,6 +91,23 @@ describe('environment schema', () => {
     }
   });
 
+  it('takes the bus log settings (on, 10000 entries, 2 min by default) and refuses others', () => {
+    const defaults = validateEnv({});
+    assert.deepEqual([defaults.BUS_LOG, defaults.BUS_LOG_MAX_LEN, defaults.BUS_LOG_TTL_MS], ['on', 10_000, 120_000]);
+    assert.equal(validateEnv({ BUS_LOG: 'off' }).BUS_LOG, 'off');
+    for (const [name, value] of [
+      ['BUS_LOG', 'maybe'],
+      ['BUS_LOG_MAX_LEN', '10'],
+      ['BUS_LOG_TTL_MS', '1.5'],
+    ] as const) {
+      assert.throws(
+        () => validateEnv({ [name]: value }),
+        (err: unknown) => err instanceof ConfigValidationError && err.problems.some((p) => p.startsWith(`${name}:`)),
+        `${name}=${value}`,
+      );
+    }
+  });
+
   it('ignores variables it does not know', () => {
     assert.equal(validateEnv({ PATH: '/bin', UNRELATED: 'x' }).PORT, 8080);
   });
