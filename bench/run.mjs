@@ -399,7 +399,7 @@ const SCENARIOS = {
               target,
             );
       show('bus msgs received / publish on C (none)', 'onC', '0');
-      show('bus bytes received / publish, all instances', 'bytes', '½ of before');
+      show('bus bytes received / publish, all instances', 'bytes', '≈ ½ of before');
       show('server CPU µs / delivered msg (sum)', 'cpuUsPerMsg', '< 1.0x');
       show('loss', 'loss', '0');
     } finally {
