@@ -126,7 +126,7 @@ class FeedRun {
   async received(count: number): Promise<void> {
     await waitFor(() => this.got.length >= count, {
       timeoutMs: 30_000,
-      what: `${this.feed.protocol}: ${count} messages on B (${this.got.length} so far; reader: ${this.readError instanceof Error ? this.readError.message : 'reading'})`,
+      what: `${this.feed.protocol}: ${count} messages on B (${this.got.length} so far, ${this.accepted.size} of ${this.attempted} accepted; reader: ${this.readError instanceof Error ? this.readError.message : 'reading'})`,
     });
   }
 

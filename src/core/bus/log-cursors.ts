@@ -22,6 +22,8 @@ export interface LogCursorsOptions<F> {
   readFailed(channel: string, err: unknown): void;
   /** Frames held per channel while its log is read; beyond it the log is read again. */
   readonly maxQueued: number;
+  /** A read that has not answered by then counts as failed, so a channel is never held up for good. */
+  readonly readTimeoutMs?: number;
 }
 
 interface Cursor<F> {
@@ -35,6 +37,9 @@ interface Cursor<F> {
 
 /** Reads of one channel's log in one repair, at most (the log is read on while frames keep coming). */
 const MAX_READS = 16;
+
+/** How long a read of the log may take before the repair goes on without it. */
+const DEFAULT_READ_TIMEOUT_MS = 5000;
 
 /** Channels whose logs are read at once after a reconnect. */
 const CATCH_UP_CONCURRENCY = 32;
@@ -80,7 +85,7 @@ export class LogCursors<F> {
       return;
     }
     cursor.queue = [logged];
-    void this.repair(channel, cursor);
+    this.repair(channel, cursor).catch((err: unknown) => this.options.readFailed(channel, err));
   }
 
   /** This instance no longer subscribes to `channel`: its position no longer means anything. */
@@ -96,10 +101,25 @@ export class LogCursors<F> {
         const [channel, cursor] = item;
         if (cursor.queue !== null || this.cursors.get(channel) !== cursor) continue;
         cursor.queue = [];
-        await this.repair(channel, cursor);
+        await this.repair(channel, cursor).catch((err: unknown) => this.options.readFailed(channel, err));
       }
     };
     await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, pending.length) }, next));
+  }
+
+  private async readWithin(channel: string, cursor: Cursor<F>): Promise<LogRead> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = this.options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    try {
+      return await Promise.race([
+        this.options.read(channel, cursor.epoch, cursor.position + 1),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private isNext(cursor: Cursor<F>, logged: LoggedFrame<F>): boolean {
@@ -123,13 +143,27 @@ export class LogCursors<F> {
     this.options.deliver(channel, logged.frame);
   }
 
-  /** Reads the log past the cursor, applies it, then what was heard meanwhile. */
+  /**
+   * Reads the log past the cursor, applies it, then what was heard meanwhile. Whatever
+   * happens, the channel is not left holding its frames.
+   */
   private async repair(channel: string, cursor: Cursor<F>): Promise<void> {
+    try {
+      await this.readAndApply(channel, cursor);
+    } finally {
+      const queue = cursor.queue;
+      cursor.queue = null;
+      if (queue && this.cursors.get(channel) === cursor)
+        for (const logged of queue) this.apply(channel, cursor, logged);
+    }
+  }
+
+  private async readAndApply(channel: string, cursor: Cursor<F>): Promise<void> {
     for (let round = 1; ; round++) {
       cursor.overflowed = false;
       let read: LogRead;
       try {
-        read = await this.options.read(channel, cursor.epoch, cursor.position + 1);
+        read = await this.readWithin(channel, cursor);
       } catch (err) {
         this.options.readFailed(channel, err);
         read = null;
