@@ -10,6 +10,7 @@ import {
   ValidatorConstraint,
   type ValidatorConstraintInterface,
 } from 'class-validator';
+import { FreeForm } from '../../../core/http/validation.js';
 
 const isPing = (value: unknown): boolean =>
   value === undefined || value === null || (typeof value === 'number' && Number.isFinite(value));
@@ -39,6 +40,7 @@ export class ReportStatusDto {
   // goes last so a missing or mistyped field is reported as such.
 
   /** Eris `Shard#toJSON()` objects, each with `ping`. */
+  @FreeForm()
   @Validate(ShardPings)
   @IsObject({ each: true })
   @ArrayMaxSize(10_000)

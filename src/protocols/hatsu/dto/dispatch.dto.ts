@@ -13,6 +13,7 @@ import {
   type ValidatorConstraintInterface,
 } from 'class-validator';
 import { SNOWFLAKE } from '../../../core/http/snowflake.pipe.js';
+import { FreeForm } from '../../../core/http/validation.js';
 
 /** Exactly one of the three. */
 export class DispatchTargetDto {
@@ -55,6 +56,7 @@ export class DispatchDto {
   t!: string;
 
   /** The event's data, any JSON; `null` when absent. Not allowed with NOTIFICATION. */
+  @FreeForm()
   @Allow()
   d?: unknown;
 
@@ -65,6 +67,7 @@ export class DispatchDto {
   type?: string;
 
   /** NOTIFICATION only. */
+  @FreeForm()
   @IsOptional()
   @IsObject()
   excerpt?: Record<string, unknown>;

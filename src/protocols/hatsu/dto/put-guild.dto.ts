@@ -1,12 +1,15 @@
 import { ArrayMaxSize, IsArray, IsObject, IsString, Matches } from 'class-validator';
 import { SNOWFLAKE } from '../../../core/http/snowflake.pipe.js';
+import { FreeForm } from '../../../core/http/validation.js';
 
 /** `PUT /admin/hatsu/guilds/:id`: the guild, its channels and its member user ids. */
 export class PutGuildDto {
   /** Any guild object; `_id` is set from the path. It is GUILD_INIT's `d`, with `channels` added. */
+  @FreeForm()
   @IsObject()
   guild!: Record<string, unknown>;
 
+  @FreeForm()
   @IsArray()
   @ArrayMaxSize(10_000)
   @IsObject({ each: true })

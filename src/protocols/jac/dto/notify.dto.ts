@@ -1,5 +1,6 @@
 import { ArrayMaxSize, IsArray, IsObject, IsOptional, IsString, MaxLength } from 'class-validator';
 import { MAX_PUBLISH_IDS } from '../jac.codec.js';
+import { FreeForm } from '../../../core/http/validation.js';
 
 export class NotifyDto {
   @IsOptional()
@@ -23,6 +24,7 @@ export class NotifyDto {
   @MaxLength(512, { each: true })
   client_ids?: string[];
 
+  @FreeForm()
   @IsObject()
   data!: Record<string, unknown>;
 }
