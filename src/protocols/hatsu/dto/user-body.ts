@@ -11,15 +11,26 @@ const isInt = (v: unknown): boolean => Number.isSafeInteger(v);
  * not an object literal: a body's own keys are looked up in it, and `constructor` or
  * `toString` must not find Object.prototype's members.
  */
-const FIELDS: ReadonlyMap<string, [check: (v: unknown) => boolean, message: string]> = new Map([
-  ['username', [isString, 'must be a string']],
-  ['separator', [isString, 'must be a string']],
-  ['avatar_url', [stringOrNull, 'must be a string or null']],
-  ['banner_url', [stringOrNull, 'must be a string or null']],
-  ['flags', [isInt, 'must be an integer']],
-  ['verified', [isBool, 'must be a boolean']],
-  ['system', [isBool, 'must be a boolean']],
-]);
+const FIELDS: ReadonlyMap<string, [check: (v: unknown) => boolean, message: string, type: string | string[]]> = new Map(
+  [
+    ['username', [isString, 'must be a string', 'string']],
+    ['separator', [isString, 'must be a string', 'string']],
+    ['avatar_url', [stringOrNull, 'must be a string or null', ['string', 'null']]],
+    ['banner_url', [stringOrNull, 'must be a string or null', ['string', 'null']]],
+    ['flags', [isInt, 'must be an integer', 'integer']],
+    ['verified', [isBool, 'must be a boolean', 'boolean']],
+    ['system', [isBool, 'must be a boolean', 'boolean']],
+  ],
+);
+
+/** The body's schema for the OpenAPI document, from the same table. */
+export const USER_BODY_SCHEMA = {
+  type: 'object',
+  description: "A hatsu user object (READY's d); `_id` is set from the path, other fields are kept as given",
+  properties: Object.fromEntries([...FIELDS].map(([field, [, , type]]) => [field, { type }])),
+  not: { required: ['session_ids'] },
+  additionalProperties: true,
+};
 
 /**
  * Checks a `PUT /admin/hatsu/users/:id` body: a JSON object whose known fields have the
