@@ -4,15 +4,49 @@ import { notFound } from '../core/http/http-errors.js';
 import { ClientRegistry } from '../core/registry/client-registry.js';
 import type { ClientInfo } from '../core/registry/connection.js';
 import { ListConnectionsQuery } from './list-connections.query.js';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { ApiErrors } from '../core/http/openapi.js';
 
 const DEFAULT_PAGE = 100;
 
-export interface ConnectionsPage {
-  total: number;
-  by_protocol: Record<string, number>;
-  by_instance: Record<string, number>;
-  clients: ClientInfo[];
-  next_cursor: string | null;
+@ApiSchema({ name: 'Client' })
+class ClientInfoBody implements ClientInfo {
+  @ApiProperty()
+  id!: string;
+
+  @ApiProperty()
+  protocol!: string;
+
+  @ApiProperty({ type: 'string', nullable: true })
+  user!: string | null;
+
+  @ApiProperty({ type: [String] })
+  channels!: string[];
+
+  @ApiProperty()
+  instance!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  since!: string;
+}
+
+const COUNTS = { type: 'object', additionalProperties: { type: 'integer' } } as const;
+
+export class ConnectionsPage {
+  @ApiProperty({ type: 'integer' })
+  total!: number;
+
+  @ApiProperty(COUNTS)
+  by_protocol!: Record<string, number>;
+
+  @ApiProperty(COUNTS)
+  by_instance!: Record<string, number>;
+
+  @ApiProperty({ type: [ClientInfoBody], description: 'one page, in id order' })
+  clients!: ClientInfo[];
+
+  @ApiProperty({ type: 'string', nullable: true, description: 'the cursor of the next page; null on the last' })
+  next_cursor!: string | null;
 }
 
 /** Every connection of every protocol, on every instance. */
@@ -25,6 +59,8 @@ export class ConnectionsController {
    * continued from `next_cursor`.
    */
   @Get()
+  @ApiOperation({ summary: 'Every connection on every instance, paged by id' })
+  @ApiOkResponse({ description: 'Counts and one page of clients', type: ConnectionsPage })
   async list(@Query() query: ListConnectionsQuery): Promise<ConnectionsPage> {
     const all = (await this.registry.list()).filter(
       (c) =>
@@ -56,6 +92,9 @@ export class ConnectionsController {
   /** Closes the client with its protocol's normal close code, wherever it is. */
   @Delete(':clientId')
   @HttpCode(204)
+  @ApiOperation({ summary: "Closes a client with its protocol's normal close code, on whichever instance holds it" })
+  @ApiNoContentResponse({ description: 'Closed' })
+  @ApiErrors(404)
   async close(@Param('clientId') clientId: string): Promise<void> {
     if (clientId.length > 256 || !(await this.registry.disconnect(clientId))) throw notFound('no such connection');
   }

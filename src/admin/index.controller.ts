@@ -2,6 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { Engine } from '../core/engine/engine.js';
 import { VERSION } from '../core/version.js';
 import { GatewayCatalog } from '../core/ws/gateway-catalog.js';
+import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 
 export interface GatewayIndex {
   name: 'gatehouse';
@@ -24,6 +25,20 @@ export class IndexController {
   ) {}
 
   @Get()
+  @ApiOperation({ summary: 'What this gateway serves (each protocol and its paths) and where to look next' })
+  @ApiOkResponse({
+    description: 'The index',
+    schema: {
+      type: 'object',
+      properties: {
+        name: { enum: ['gatehouse'] },
+        version: { type: 'string' },
+        engine: { type: 'string' },
+        protocols: { type: 'array', items: { type: 'object' } },
+        links: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
+  })
   index(): GatewayIndex {
     return {
       name: 'gatehouse',
@@ -34,6 +49,7 @@ export class IndexController {
         ready: '/health/ready',
         admin_ui: '/admin/ui',
         openapi: '/admin/openapi.json',
+        docs: '/admin/docs',
       },
     };
   }

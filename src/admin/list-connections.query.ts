@@ -1,6 +1,9 @@
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ApiProperty } from '@nestjs/swagger';
+import { ValidatedSchema } from '../core/http/validated-schema.js';
 
+@ValidatedSchema()
 export class ListConnectionsQuery {
   @IsOptional()
   @IsString()
@@ -31,6 +34,7 @@ export class ListConnectionsQuery {
   @MaxLength(256)
   cursor?: string;
 
+  @ApiProperty({ default: 100 })
   @IsOptional()
   @Transform(({ value }: { value: unknown }) =>
     typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value,

@@ -2,7 +2,6 @@ import { Global, Module } from '@nestjs/common';
 import { AdminGuard } from './auth/admin.guard.js';
 import { AdminToken } from './auth/admin-token.js';
 import { EngineModule } from './engine/engine.module.js';
-import { OpenApiRegistry } from './http/openapi.js';
 import { ProxyTrust } from './http/proxy-trust.js';
 import { AdminAudit } from './logging/admin-audit.interceptor.js';
 import { GatewayCatalog } from './ws/gateway-catalog.js';
@@ -12,16 +11,7 @@ import { UpgradeLimits } from './ws/upgrade-limits.js';
 @Global()
 @Module({
   imports: [EngineModule],
-  providers: [GatewayCatalog, UpgradeLimits, AdminToken, AdminGuard, AdminAudit, OpenApiRegistry, ProxyTrust],
-  exports: [
-    EngineModule,
-    GatewayCatalog,
-    UpgradeLimits,
-    AdminToken,
-    AdminGuard,
-    AdminAudit,
-    OpenApiRegistry,
-    ProxyTrust,
-  ],
+  providers: [GatewayCatalog, UpgradeLimits, AdminToken, AdminGuard, AdminAudit, ProxyTrust],
+  exports: [EngineModule, GatewayCatalog, UpgradeLimits, AdminToken, AdminGuard, AdminAudit, ProxyTrust],
 })
 export class CoreModule {}

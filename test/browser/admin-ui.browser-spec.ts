@@ -153,6 +153,30 @@ describe('the admin page in Chromium', browserSuite(), () => {
       assertClean(watch);
     }));
 
+  it('shows the API explorer at /admin/docs: every route listed, the admin token authorized, nothing failed', () =>
+    withPage('api-docs', async (page, watch) => {
+      page.setDefaultTimeout(WAIT_MS);
+      const failed: string[] = [];
+      page.on('requestfailed', (request) => failed.push(request.url()));
+      page.on('response', (response) => {
+        if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+      });
+      await page.goto(`${app.http}/admin/docs`);
+      await page.fill('#token', ADMIN_TOKEN);
+      await page.click('#sign-in button[type=submit]');
+      await page.waitForSelector('.opblock-summary-path[data-path="/admin/hatsu/dispatch"]');
+      const paths = await page
+        .locator('.opblock-summary-path')
+        .evaluateAll((els) => els.map((el) => (el as unknown as { dataset: { path: string } }).dataset.path));
+      for (const path of ['/admin/jac/notify', '/admin/connections/{clientId}', '/admin/felix/status', '/available']) {
+        assert.ok(paths.includes(path), `${path} listed`);
+      }
+      // The Authorize button shows the admin scheme as already filled in.
+      await page.waitForSelector('.auth-wrapper .authorize.locked');
+      assert.deepEqual(failed, [], 'failed requests');
+      assertClean(watch);
+    }));
+
   it('is usable on a phone-sized screen', () =>
     withPage(
       'phone',

@@ -59,7 +59,12 @@ describe('a first hour that works', () => {
         index.protocols.find((p) => p.name === 'jac'),
         { name: 'jac', paths: ['/websocket'], port: null },
       );
-      assert.deepEqual(index.links, { ready: '/health/ready', admin_ui: '/admin/ui', openapi: '/admin/openapi.json' });
+      assert.deepEqual(index.links, {
+        ready: '/health/ready',
+        admin_ui: '/admin/ui',
+        openapi: '/admin/openapi.json',
+        docs: '/admin/docs',
+      });
       for (const link of Object.values(index.links)) {
         const status = (await call(app, 'GET', link, { headers: adminAuth })).status;
         assert.equal(status, 200, `${link} answers`);

@@ -2,6 +2,7 @@ import { Get, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AdminController } from '../../core/auth/admin-controller.decorator.js';
 import { LiveStreams } from './live-streams.js';
+import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 
 /**
  * `GET /admin/stream`: the admin page's live view as server-sent events, behind the admin
@@ -13,6 +14,8 @@ export class StreamController {
   constructor(private readonly streams: LiveStreams) {}
 
   @Get('stream')
+  @ApiOperation({ summary: "The admin page's live view as server-sent events (docs/operations.md)" })
+  @ApiOkResponse({ description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } })
   open(@Req() req: Request, @Res() res: Response): void {
     this.streams.attach(req, res);
   }

@@ -63,13 +63,18 @@ export function loadUiFiles(folder: string): UiFiles {
     const body = readFileSync(path);
     total += body.length;
     if (total > MAX_TOTAL_BYTES) throw new Error(`${folder} holds more than ${MAX_TOTAL_BYTES} bytes`);
-    const file = { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+    const file = uiFile(body, type);
     const name = relative(folder, path).split(sep).join('/');
     if (name === 'index.html') index = file;
     else assets.set(name, file);
   }
   if (!index) throw new Error(`${folder} has no index.html`);
   return { folder, index, assets };
+}
+
+/** A file to serve, with an ETag from its content. */
+export function uiFile(body: Buffer, type: string): UiFile {
+  return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
 }
 
 function walk(dir: string): string[] {

@@ -2,6 +2,8 @@ import { Controller, Get, NotFoundException, Param, Req, Res, type OnModuleInit 
 import type { Request, Response } from 'express';
 import { notFound } from '../../core/http/http-errors.js';
 import { findUiFolder, loadUiFiles, type UiFile, type UiFiles } from './admin-ui-files.js';
+import { ApiExcludeEndpoint, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiErrors } from '../../core/http/openapi.js';
 
 /**
  * The page runs only its own script and stylesheet and talks only to this origin; inline
@@ -36,6 +38,9 @@ export class AdminUiController implements OnModuleInit {
   }
 
   @Get()
+  @ApiOperation({ summary: 'The admin page; no token to load it, it asks for one' })
+  @ApiOkResponse({ description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } })
+  @ApiErrors(404)
   index(@Req() req: Request, @Res() res: Response): void {
     if (!this.files) throw notFound('The admin page is not built; npm run build builds it into dist/admin-ui');
     res.setHeader('Cache-Control', 'no-cache');
@@ -46,6 +51,7 @@ export class AdminUiController implements OnModuleInit {
   }
 
   @Get('assets/:file')
+  @ApiExcludeEndpoint()
   asset(@Param('file') file: string, @Req() req: Request, @Res() res: Response): void {
     const found = this.files?.assets.get(`assets/${file}`);
     if (!found) throw assetNotFound();
@@ -54,7 +60,8 @@ export class AdminUiController implements OnModuleInit {
   }
 }
 
-function send(req: Request, res: Response, file: UiFile): void {
+/** Sends `file`, or `304` when the client holds this version. */
+export function send(req: Request, res: Response, file: UiFile): void {
   res.setHeader('Content-Type', file.type);
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('ETag', file.etag);

@@ -1,4 +1,6 @@
 import { applyDecorators, Controller, SetMetadata, UseGuards, UseInterceptors } from '@nestjs/common';
+import { ApiBearerAuth } from '@nestjs/swagger';
+import { ADMIN_ERRORS, ADMIN_SCHEME, ApiErrors } from '../http/openapi.js';
 import { AdminAudit, SECRET_PARAMS } from '../logging/admin-audit.interceptor.js';
 import { AdminGuard } from './admin.guard.js';
 
@@ -12,7 +14,8 @@ export interface AdminControllerOptions {
 
 /**
  * An admin API controller: `Authorization: Bearer <ADMIN_TOKEN>` on every route
- * (`AdminGuard`) and one audit line per successful write (`AdminAudit`).
+ * (`AdminGuard`) and one audit line per successful write (`AdminAudit`). In the OpenAPI
+ * document its routes name the admin bearer scheme and the errors every admin route can answer.
  */
 export function AdminController(path: string, options: AdminControllerOptions = {}): ClassDecorator {
   return applyDecorators(
@@ -20,5 +23,7 @@ export function AdminController(path: string, options: AdminControllerOptions = 
     UseGuards(AdminGuard),
     UseInterceptors(AdminAudit),
     SetMetadata(SECRET_PARAMS, options.secretParams ?? []),
+    ApiBearerAuth(ADMIN_SCHEME),
+    ApiErrors(...ADMIN_ERRORS),
   );
 }

@@ -1,5 +1,22 @@
 import { BadRequestException, NotFoundException } from '@nestjs/common';
+import { ApiProperty } from '@nestjs/swagger';
 import { isJsonObject, type JsonObject } from '../json.js';
+
+/** The body of every HTTP error the gateway answers (`HttpExceptionFilter` puts every one in this shape). */
+export class HttpErrorBody {
+  @ApiProperty({ type: 'integer', examples: [400] })
+  statusCode!: number;
+
+  @ApiProperty({ examples: ['Bad Request'] })
+  error!: string;
+
+  @ApiProperty({
+    oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+    description: 'what went wrong; a 400 lists one message per bad field',
+    examples: [['to.guild_id: must be a snowflake (1 to 20 digits)']],
+  })
+  message!: string | string[];
+}
 
 /** `400` with one message per bad field (`to.guild_id: must be a snowflake`), as every admin route answers. */
 export function badRequest(message: string[]): BadRequestException {

@@ -1,4 +1,5 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { isJsonObject } from '../json.js';
 import { brokenMessage } from '../validation/constraints.js';
 import { badRequest } from './http-errors.js';
 
@@ -25,9 +26,47 @@ export function fieldMessages(errors: ValidationError[]): string[] {
   return fieldProblems(errors).map((p) => `${p.field}: ${p.message}`);
 }
 
+const FREE_FORM_FIELDS = Symbol('gatehouse:free-form-fields');
+
+/**
+ * A DTO field whose value is any JSON that goes on as given (a notify's data, a dispatch's
+ * `d`): the handler gets exactly what the request parsed to. Its other decorators still
+ * validate it, on a copy. Nest's pipe deletes `__proto__`, `prototype` and `constructor` keys
+ * from the body in place, and class-transformer skips keys that name Object.prototype
+ * members (`toString`, `valueOf`...) or turns `__proto__` into a prototype; for data that is
+ * only stored and relayed as JSON those are ordinary keys, as they are on the sockets.
+ */
+export function FreeForm(): PropertyDecorator {
+  return (target, key) => {
+    const owner = target.constructor;
+    Reflect.defineMetadata(FREE_FORM_FIELDS, [...freeFormFields(owner), String(key)], owner);
+  };
+}
+
+function freeFormFields(metatype: unknown): readonly string[] {
+  return typeof metatype === 'function'
+    ? ((Reflect.getMetadata(FREE_FORM_FIELDS, metatype) as string[] | undefined) ?? [])
+    : [];
+}
+
+/** `ValidationPipe`, with `@FreeForm()` fields validated on a copy and handed on as parsed. */
+class GatehouseValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (!isJsonObject(value)) return super.transform(value, metadata);
+    const fields = freeFormFields(metadata.metatype).filter((field) => Object.hasOwn(value, field));
+    if (fields.length === 0) return super.transform(value, metadata);
+    // Spread and structuredClone both define keys as own data properties, `__proto__` included.
+    const copy: Record<string, unknown> = { ...value };
+    for (const field of fields) copy[field] = structuredClone(value[field]);
+    const entity = (await super.transform(copy, metadata)) as Record<string, unknown>;
+    for (const field of fields) entity[field] = value[field];
+    return entity;
+  }
+}
+
 /** The admin API's body validation: unknown fields are refused, bad fields listed one per line. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new GatehouseValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     forbidUnknownValues: true,

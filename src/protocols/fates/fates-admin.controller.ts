@@ -2,19 +2,35 @@ import { Body, Delete, Get, HttpCode, Param, Post, Put, type NotFoundException }
 import { AdminController } from '../../core/auth/admin-controller.decorator.js';
 import { notFound } from '../../core/http/http-errors.js';
 import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
-import { FatesEventPipe, type FatesEvent } from './dto/fates-event.js';
+import { FatesEventBody, FatesEventPipe, type FatesEvent } from './dto/fates-event.js';
 import { SetTokenDto } from './dto/set-token.dto.js';
 import { canonicalId, channelOf, type FatesTarget, type FatesTargetKind } from './fates.codec.js';
 import { GLOBAL_CHANNEL } from './fates.codes.js';
 import { FatesService } from './fates.service.js';
+import {
+  ApiAcceptedResponse,
+  ApiBody,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProperty,
+} from '@nestjs/swagger';
+import { ApiErrors, ApiSnowflakeParam } from '../../core/http/openapi.js';
 
-interface EventAccepted {
-  eid: string;
+class EventAccepted {
+  @ApiProperty()
+  eid!: string;
 }
 
-interface EventList {
-  events: unknown[];
+class EventList {
+  @ApiProperty({ type: [FatesEventBody], description: 'oldest first' })
+  events!: unknown[];
 }
+
+const TOKEN_SET = 'Set or rotate the API token (stored hashed); connections holding another token close 4004';
+const TOKEN_REMOVED = 'Remove the API token; its connections close 4004 on every instance';
+const PUBLISH = 'Publish an event: stored for replay and delivered live on every instance';
+const HISTORY = 'The stored history, oldest first (empty when none)';
 
 const target = (kind: FatesTargetKind, id: string): FatesTarget => ({ kind, id: canonicalId(id) });
 
@@ -32,30 +48,49 @@ export class FatesAdminController {
 
   @Put('bots/:id/token')
   @HttpCode(204)
+  @ApiOperation({ summary: `A bot: ${TOKEN_SET}` })
+  @ApiSnowflakeParam()
+  @ApiNoContentResponse({ description: 'Stored' })
   async setBotToken(@Param('id', ParseSnowflakePipe) id: string, @Body() body: SetTokenDto): Promise<void> {
     await this.fates.setToken(target('bot', id), body.token);
   }
 
   @Put('servers/:id/token')
   @HttpCode(204)
+  @ApiOperation({ summary: `A server: ${TOKEN_SET}` })
+  @ApiSnowflakeParam()
+  @ApiNoContentResponse({ description: 'Stored' })
   async setServerToken(@Param('id', ParseSnowflakePipe) id: string, @Body() body: SetTokenDto): Promise<void> {
     await this.fates.setToken(target('server', id), body.token);
   }
 
   @Delete('bots/:id/token')
   @HttpCode(204)
+  @ApiOperation({ summary: `A bot: ${TOKEN_REMOVED}` })
+  @ApiSnowflakeParam()
+  @ApiNoContentResponse({ description: 'Removed' })
+  @ApiErrors(404)
   deleteBotToken(@Param('id', ParseSnowflakePipe) id: string): Promise<void> {
     return this.deleteToken(target('bot', id));
   }
 
   @Delete('servers/:id/token')
   @HttpCode(204)
+  @ApiOperation({ summary: `A server: ${TOKEN_REMOVED}` })
+  @ApiSnowflakeParam()
+  @ApiNoContentResponse({ description: 'Removed' })
+  @ApiErrors(404)
   deleteServerToken(@Param('id', ParseSnowflakePipe) id: string): Promise<void> {
     return this.deleteToken(target('server', id));
   }
 
   @Post('bots/:id/events')
   @HttpCode(202)
+  @ApiOperation({ summary: `To a bot: ${PUBLISH}` })
+  @ApiSnowflakeParam()
+  @ApiBody({ type: FatesEventBody })
+  @ApiAcceptedResponse({ description: 'Accepted', type: EventAccepted })
+  @ApiErrors(404)
   postBotEvent(
     @Param('id', ParseSnowflakePipe) id: string,
     @Body(FatesEventPipe) event: FatesEvent,
@@ -65,6 +100,11 @@ export class FatesAdminController {
 
   @Post('servers/:id/events')
   @HttpCode(202)
+  @ApiOperation({ summary: `To a server: ${PUBLISH}` })
+  @ApiSnowflakeParam()
+  @ApiBody({ type: FatesEventBody })
+  @ApiAcceptedResponse({ description: 'Accepted', type: EventAccepted })
+  @ApiErrors(404)
   postServerEvent(
     @Param('id', ParseSnowflakePipe) id: string,
     @Body(FatesEventPipe) event: FatesEvent,
@@ -74,22 +114,33 @@ export class FatesAdminController {
 
   @Post('global/events')
   @HttpCode(202)
+  @ApiOperation({ summary: `To the global channel (every Fates connection): ${PUBLISH}` })
+  @ApiBody({ type: FatesEventBody })
+  @ApiAcceptedResponse({ description: 'Accepted', type: EventAccepted })
   async postGlobalEvent(@Body(FatesEventPipe) event: FatesEvent): Promise<EventAccepted> {
     return { eid: await this.fates.publish(GLOBAL_CHANNEL, event) };
   }
 
   /** The stored history, oldest first; empty for an id with none (known or not). */
   @Get('bots/:id/events')
+  @ApiOperation({ summary: `A bot's events: ${HISTORY}` })
+  @ApiSnowflakeParam()
+  @ApiOkResponse({ description: 'The history', type: EventList })
   async botEvents(@Param('id', ParseSnowflakePipe) id: string): Promise<EventList> {
     return { events: await this.fates.history(channelOf(target('bot', id))) };
   }
 
   @Get('servers/:id/events')
+  @ApiOperation({ summary: `A server's events: ${HISTORY}` })
+  @ApiSnowflakeParam()
+  @ApiOkResponse({ description: 'The history', type: EventList })
   async serverEvents(@Param('id', ParseSnowflakePipe) id: string): Promise<EventList> {
     return { events: await this.fates.history(channelOf(target('server', id))) };
   }
 
   @Get('global/events')
+  @ApiOperation({ summary: `The global channel's events: ${HISTORY}` })
+  @ApiOkResponse({ description: 'The history', type: EventList })
   async globalEvents(): Promise<EventList> {
     return { events: await this.fates.history(GLOBAL_CHANNEL) };
   }

@@ -5,12 +5,30 @@ import { ParseSnowflakePipe } from '../../core/http/snowflake.pipe.js';
 import { DispatchDto, dispatchProblems } from './dto/dispatch.dto.js';
 import { PutGuildDto } from './dto/put-guild.dto.js';
 import { PutSessionDto } from './dto/put-session.dto.js';
-import { userBodyProblems } from './dto/user-body.js';
+import { USER_BODY_SCHEMA, userBodyProblems } from './dto/user-body.js';
 import { eventFrame, notificationFrame, presenceUpdateFrame } from './hatsu.codec.js';
 import { HatsuData } from './hatsu-data.js';
 import type { DispatchTarget } from './hatsu-channels.js';
 import { HatsuService } from './hatsu.service.js';
-import { ParseSessionIdPipe } from './session-id.pipe.js';
+import { ParseSessionIdPipe, SESSION_ID } from './session-id.pipe.js';
+import {
+  ApiAcceptedResponse,
+  ApiBody,
+  ApiNoContentResponse,
+  ApiOperation,
+  ApiParam,
+  ApiProperty,
+  type SchemaObject,
+} from '@nestjs/swagger';
+import { ApiErrors, ApiSnowflakeParam } from '../../core/http/openapi.js';
+
+const ApiSessionParam = (): MethodDecorator =>
+  ApiParam({ name: 'sessionId', schema: { type: 'string', pattern: SESSION_ID.source } });
+
+class DispatchSent {
+  @ApiProperty({ type: 'integer', description: 'how many sessions it was sent to, on every instance' })
+  sessions!: number;
+}
 
 /** hatsu's admin API (docs/protocols/hatsu.md "Admin API"). */
 @AdminController('admin/hatsu', { secretParams: ['sessionId'] })
@@ -23,6 +41,10 @@ export class HatsuAdminController {
   /** Stores the user object; `_id` comes from the path. */
   @Put('users/:id')
   @HttpCode(204)
+  @ApiOperation({ summary: 'Store a hatsu user object (READY’s d); _id is set from the path' })
+  @ApiSnowflakeParam()
+  @ApiBody({ schema: USER_BODY_SCHEMA as SchemaObject })
+  @ApiNoContentResponse({ description: 'Stored' })
   async putUser(@Param('id', ParseSnowflakePipe) id: string, @Body() body: unknown): Promise<void> {
     const problems = userBodyProblems(body);
     if (problems.length > 0) throw badRequest(problems);
@@ -35,6 +57,9 @@ export class HatsuAdminController {
    */
   @Put('guilds/:id')
   @HttpCode(204)
+  @ApiOperation({ summary: 'Store a guild, its channels and its member ids' })
+  @ApiSnowflakeParam()
+  @ApiNoContentResponse({ description: 'Stored; live member sessions follow the change' })
   async putGuild(@Param('id', ParseSnowflakePipe) id: string, @Body() body: PutGuildDto): Promise<void> {
     const { added, removed } = await this.data.putGuild(
       id,
@@ -50,6 +75,10 @@ export class HatsuAdminController {
    */
   @Put('sessions/:sessionId')
   @HttpCode(204)
+  @ApiOperation({ summary: 'Make a session id valid for a user' })
+  @ApiSessionParam()
+  @ApiNoContentResponse({ description: 'Stored (hashed)' })
+  @ApiErrors(404)
   async putSession(
     @Param('sessionId', ParseSessionIdPipe) sessionId: string,
     @Body() body: PutSessionDto,
@@ -62,6 +91,10 @@ export class HatsuAdminController {
   /** Invalidates the session id; live connections on it close `4002 Invalid authorization`, everywhere. */
   @Delete('sessions/:sessionId')
   @HttpCode(204)
+  @ApiOperation({ summary: 'Invalidate a session id; live connections on it close 4002' })
+  @ApiSessionParam()
+  @ApiNoContentResponse({ description: 'Invalidated' })
+  @ApiErrors(404)
   async deleteSession(@Param('sessionId', ParseSessionIdPipe) sessionId: string): Promise<void> {
     const existed = await this.data.deleteSession(sessionId);
     // Announced even when unknown: a retry after a publish that failed must still close
@@ -73,6 +106,9 @@ export class HatsuAdminController {
   /** Sends an event to a guild's members, a user, or everyone: `202 {"sessions": n}`. */
   @Post('dispatch')
   @HttpCode(202)
+  @ApiOperation({ summary: 'Send an event to a guild’s members, a user, or everyone' })
+  @ApiAcceptedResponse({ description: 'Sent', type: DispatchSent })
+  @ApiErrors(404)
   async dispatch(@Body() body: DispatchDto): Promise<{ sessions: number }> {
     const problems = dispatchProblems(body);
     if (problems.length > 0) throw badRequest(problems);

@@ -4,13 +4,12 @@ import { HatsuData } from './hatsu-data.js';
 import { HatsuDiscovery } from './hatsu-discovery.js';
 import { HatsuDiscoveryController } from './hatsu-discovery.controller.js';
 import { HatsuGateway } from './hatsu.gateway.js';
-import { HatsuOpenApi } from './hatsu.openapi.js';
 import { HatsuMembers } from './hatsu-members.js';
 import { HatsuService } from './hatsu.service.js';
 
 /** hatsu's session gateway: discovery, identify, guild/presence/notification events, json or zlib. */
 @Module({
   controllers: [HatsuDiscoveryController, HatsuAdminController],
-  providers: [HatsuGateway, HatsuService, HatsuMembers, HatsuData, HatsuDiscovery, HatsuOpenApi],
+  providers: [HatsuGateway, HatsuService, HatsuMembers, HatsuData, HatsuDiscovery],
 })
 export class HatsuModule {}

@@ -3,7 +3,7 @@ import { badRequest } from '../../core/http/http-errors.js';
 import { MAX_SESSION_ID_LENGTH } from './hatsu.codec.js';
 
 /** Printable ASCII without spaces, as long as identify accepts. */
-const SESSION_ID = new RegExp(`^[\\x21-\\x7e]{1,${MAX_SESSION_ID_LENGTH}}$`);
+export const SESSION_ID = new RegExp(`^[\\x21-\\x7e]{1,${MAX_SESSION_ID_LENGTH}}$`);
 
 /** `:sessionId` in the admin routes: what a client may send as `session_id`, else 400. */
 @Injectable()

@@ -6,6 +6,16 @@ import { IssueTokenDto } from './dto/issue-token.dto.js';
 import { NotifyDto } from './dto/notify.dto.js';
 import { JacTokens, newRootId } from './jac-tokens.js';
 import { JacService } from './jac.service.js';
+import { ApiAcceptedResponse, ApiCreatedResponse, ApiOperation, ApiProperty } from '@nestjs/swagger';
+
+/** `POST /admin/jac/tokens`'s answer. */
+class IssuedJacToken {
+  @ApiProperty()
+  token!: string;
+
+  @ApiProperty()
+  root_id!: string;
+}
 
 @AdminController('admin/jac')
 export class JacAdminController {
@@ -18,7 +28,9 @@ export class JacAdminController {
   /** A JWT for `root_id` (a new root when none is given). */
   @Post('tokens')
   @HttpCode(201)
-  issue(@Body() body: IssueTokenDto): { token: string; root_id: string } {
+  @ApiOperation({ summary: 'Issue a jac token (HS256 JWT with claim root_id)' })
+  @ApiCreatedResponse({ description: 'The token', type: IssuedJacToken })
+  issue(@Body() body: IssueTokenDto): IssuedJacToken {
     const rootId = body.root_id ?? newRootId();
     return { token: this.tokens.issue(rootId, body.expires_in_s), root_id: rootId };
   }
@@ -29,6 +41,8 @@ export class JacAdminController {
    */
   @Post('notify')
   @HttpCode(202)
+  @ApiOperation({ summary: 'notify_users / notify_channels / notify_clients from the server side' })
+  @ApiAcceptedResponse({ description: 'Published to every instance', schema: { type: 'object', maxProperties: 0 } })
   async notify(@Body() body: NotifyDto): Promise<Record<string, never>> {
     const targets = [
       ['user', body.root_ids ?? []],

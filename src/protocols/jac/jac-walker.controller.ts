@@ -8,10 +8,12 @@ import {
   Post,
   UnauthorizedException,
 } from '@nestjs/common';
-import { badRequest, jsonObjectBody, notFound } from '../../core/http/http-errors.js';
+import { badRequest, HttpErrorBody, jsonObjectBody, notFound } from '../../core/http/http-errors.js';
 import { JAC_MESSAGES, MAX_ERROR_ENTRIES } from './jac.errors.js';
 import { JacTokens } from './jac-tokens.js';
 import { JacService } from './jac.service.js';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiSecurity, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiErrors, JAC_SCHEME } from '../../core/http/openapi.js';
 
 /** `POST /walker/:name`: a walker over HTTP, with the socket's token rules. */
 @Controller('walker')
@@ -23,6 +25,20 @@ export class JacWalkerController {
 
   @Post(':name')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Run a walker over HTTP; the body is its context' })
+  @ApiSecurity({})
+  @ApiSecurity(JAC_SCHEME)
+  @ApiBody({ required: false, schema: { type: 'object', description: 'The walker context' } })
+  @ApiOkResponse({
+    description: 'The walker ran',
+    schema: {
+      type: 'object',
+      required: ['status'],
+      properties: { status: { enum: [200] }, reports: { type: 'array' } },
+    },
+  })
+  @ApiErrors(400, 404, 413, 415)
+  @ApiUnauthorizedResponse({ description: 'The walker requires a valid bearer token', type: HttpErrorBody })
   async run(
     @Param('name') name: string,
     @Headers('authorization') authorization: string | undefined,

@@ -7,13 +7,12 @@ import { JacTokens } from './jac-tokens.js';
 import { JacWalkerController } from './jac-walker.controller.js';
 import { JacGateway } from './jac.gateway.js';
 import { JacService } from './jac.service.js';
-import { JacOpenApi } from './jac.openapi.js';
 import { WalkerRegistry } from './walkers/walker-registry.js';
 
 /** The jac pub/sub socket. Walkers are any provider's `@Walker` methods. */
 @Module({
   imports: [DiscoveryModule],
   controllers: [JacAdminController, JacWalkerController],
-  providers: [JacGateway, JacService, JacTokens, JacPublishGuard, WalkerRegistry, ChatWalkers, JacOpenApi],
+  providers: [JacGateway, JacService, JacTokens, JacPublishGuard, WalkerRegistry, ChatWalkers],
 })
 export class JacModule {}

@@ -2,6 +2,7 @@ import { Injectable, type PipeTransform } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { badRequest, NOT_A_JSON_OBJECT } from '../../../core/http/http-errors.js';
 import { isJsonObject, type JsonObject } from '../../../core/json.js';
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 
 /**
  * An event as backends post it (the original's `structures/event.md`): `m` metadata with
@@ -13,6 +14,39 @@ export interface FatesEvent extends JsonObject {
 }
 
 const MAX_EID_LENGTH = 128;
+
+/** `m` as the OpenAPI document describes it (checked by `validateFatesEvent`). */
+export class FatesEventMeta {
+  @ApiProperty({ type: 'integer', description: 'event type (0 bot_vote ... 81 staff_unlock)' })
+  e!: number;
+
+  @ApiProperty({ type: 'integer', required: false, description: 'event sub-type, -1 when none' })
+  t?: number;
+
+  @ApiProperty({
+    required: false,
+    minLength: 1,
+    maxLength: MAX_EID_LENGTH,
+    description: 'set to a new uuid v4 when absent',
+  })
+  eid?: string;
+
+  @ApiProperty({ required: false, description: 'seconds since the epoch; set to now when absent' })
+  ts?: number;
+}
+
+/** An event as the OpenAPI document describes it; any further keys are kept as given. */
+@ApiSchema({
+  name: 'FatesEvent',
+  description: 'An event (docs/protocols/fates.md): `m` metadata, `ctx` context, any further keys kept as given',
+})
+export class FatesEventBody {
+  @ApiProperty({ type: FatesEventMeta })
+  m!: FatesEventMeta;
+
+  @ApiProperty({ type: 'object', additionalProperties: true })
+  ctx!: JsonObject;
+}
 
 /**
  * Checks an event body, one message per bad field (`m.e: must be an integer`). Unknown

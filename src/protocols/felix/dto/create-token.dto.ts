@@ -1,6 +1,9 @@
 import { IsBoolean, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { ApiProperty } from '@nestjs/swagger';
+import { ValidatedSchema } from '../../../core/http/validated-schema.js';
 
 // Decorators run bottom-up and a 400 names each field's first failure: type checks go last.
+@ValidatedSchema()
 export class CreateTokenDto {
   /** Sent as a raw header value, so visible ASCII only; 16 characters at least (generated ones have 260). */
   @IsOptional()
@@ -14,6 +17,7 @@ export class CreateTokenDto {
   @IsString()
   user?: string;
 
+  @ApiProperty({ default: false, description: 'Public tokens are kept but refused by the socket' })
   @IsOptional()
   @IsBoolean()
   public?: boolean;

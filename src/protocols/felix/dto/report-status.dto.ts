@@ -10,6 +10,9 @@ import {
   ValidatorConstraint,
   type ValidatorConstraintInterface,
 } from 'class-validator';
+import { FreeForm } from '../../../core/http/validation.js';
+import { ApiProperty } from '@nestjs/swagger';
+import { ValidatedSchema } from '../../../core/http/validated-schema.js';
 
 const isPing = (value: unknown): boolean =>
   value === undefined || value === null || (typeof value === 'number' && Number.isFinite(value));
@@ -34,11 +37,21 @@ export class ShardPings implements ValidatorConstraintInterface {
 }
 
 /** The bot's status, as `PUT /admin/felix/status` takes it. */
+@ValidatedSchema()
 export class ReportStatusDto {
   // Decorators run bottom-up and the 400 names each field's first failure: the type check
   // goes last so a missing or mistyped field is reported as such.
 
   /** Eris `Shard#toJSON()` objects, each with `ping`. */
+  @ApiProperty({
+    items: {
+      type: 'object',
+      description:
+        'An Eris shard, kept as given; `latency` is renamed `ping`, and a shard with neither gets `ping: null`',
+      properties: { ping: { type: ['number', 'null'] }, latency: { type: ['number', 'null'] } },
+    },
+  })
+  @FreeForm()
   @Validate(ShardPings)
   @IsObject({ each: true })
   @ArrayMaxSize(10_000)
@@ -50,12 +63,14 @@ export class ReportStatusDto {
   guildsCount!: number;
 
   /** In MB, as the original reported heap used; the gateway's own heap when absent. */
+  @ApiProperty({ description: 'MB; the gateway’s own heap when absent' })
   @IsOptional()
   @Min(0)
   @IsNumber({ allowNaN: false, allowInfinity: false })
   memoryUsage?: number;
 
   /** Milliseconds the bot has been up at the time of the report; it advances from there. */
+  @ApiProperty({ description: 'ms at the time of the report, advanced from then on; the gateway’s own when absent' })
   @IsOptional()
   @Min(0)
   @IsInt()

@@ -13,8 +13,12 @@ import {
   type ValidatorConstraintInterface,
 } from 'class-validator';
 import { SNOWFLAKE } from '../../../core/http/snowflake.pipe.js';
+import { FreeForm } from '../../../core/http/validation.js';
+import { ApiProperty } from '@nestjs/swagger';
+import { ValidatedSchema } from '../../../core/http/validated-schema.js';
 
 /** Exactly one of the three. */
+@ValidatedSchema()
 export class DispatchTargetDto {
   @IsOptional()
   @IsString()
@@ -49,32 +53,41 @@ class OneTarget implements ValidatorConstraintInterface {
 export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['HELLO', 'READY', 'ACK']);
 
 /** `POST /admin/hatsu/dispatch` (docs/protocols/hatsu.md "Admin API"). */
+@ValidatedSchema()
 export class DispatchDto {
+  @ApiProperty({ not: { enum: [...RESERVED_EVENTS] } })
   @IsString()
   @Matches(/^[A-Za-z0-9_]{1,64}$/, { message: 'must be 1 to 64 letters, digits or underscores' })
   t!: string;
 
   /** The event's data, any JSON; `null` when absent. Not allowed with NOTIFICATION. */
+  @ApiProperty({ description: 'Any JSON, sent as given; `null` when absent. Not with NOTIFICATION' })
+  @FreeForm()
   @Allow()
   d?: unknown;
 
   /** NOTIFICATION only: the notification type (e.g. FRIEND_REQUEST). */
+  @ApiProperty({ description: 'NOTIFICATION only, required there' })
   @IsOptional()
   @IsString()
   @MaxLength(64)
   type?: string;
 
   /** NOTIFICATION only. */
+  @ApiProperty({ description: 'NOTIFICATION only, required there; sent as given' })
+  @FreeForm()
   @IsOptional()
   @IsObject()
   excerpt?: Record<string, unknown>;
 
   /** PRESENCE_UPDATE only: the user whose presence it is (sent as `id` and `_id`). */
+  @ApiProperty({ description: 'PRESENCE_UPDATE only, required there: the user it is about' })
   @IsOptional()
   @IsString()
   @Matches(SNOWFLAKE, { message: 'must be a snowflake (1 to 20 digits)' })
   id?: string;
 
+  @ApiProperty({ minProperties: 1, maxProperties: 1 })
   @IsObject()
   @Validate(OneTarget)
   @ValidateNested()
