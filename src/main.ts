@@ -42,24 +42,34 @@ const EX_CONFIG = 78;
 const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL']);
 
 /**
+ * Past the clients' grace, what the teardown may still take (the last registry writes, saying
+ * goodbye to Redis) before the process exits anyway: a hung Redis must not hold it.
+ */
+const TEARDOWN_MARGIN_MS = 2500;
+
+/**
  * Stops the application and exits 0. During start-up (a Redis that does not answer can hold
  * it up for as long as it is away) nothing serves yet: the teardown gets SHUTDOWN_GRACE_MS,
- * then the process exits all the same.
+ * then the process exits all the same. Once serving, the clients get SHUTDOWN_GRACE_MS and
+ * the rest of the teardown TEARDOWN_MARGIN_MS, whatever Redis does.
  */
 function shutdown(gatehouse: NestExpressApplication, signal: NodeJS.Signals, duringStartUp: boolean): void {
   const log = gatehouse.get(GatehouseLogger).pino;
   const started = performance.now();
   const closed = gatehouse.close().then(() => 'closed' as const);
-  const bounded = duringStartUp
-    ? Promise.race([closed, delay(gatehouse.get(AppConfig).SHUTDOWN_GRACE_MS).then(() => 'timed out' as const)])
-    : closed;
+  const grace = gatehouse.get(AppConfig).SHUTDOWN_GRACE_MS;
+  const bounded = Promise.race([
+    closed,
+    delay(duringStartUp ? grace : grace + TEARDOWN_MARGIN_MS).then(() => 'timed out' as const),
+  ]);
   bounded.then(
     (outcome) => {
       const report = gatehouse.get(GatewayCatalog).shutdownReport;
       log.info(
         {
           signal,
-          ...(duringStartUp ? { duringStartUp, teardown: outcome } : {}),
+          ...(duringStartUp ? { duringStartUp } : {}),
+          ...(duringStartUp || outcome !== 'closed' ? { teardown: outcome } : {}),
           clients: report?.clients ?? 0,
           unclosed: report?.unclosed ?? 0,
           ms: Math.round(performance.now() - started),

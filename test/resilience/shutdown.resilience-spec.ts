@@ -7,7 +7,7 @@ import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js
 import { hatsuAccount, openHatsu, userDocument, type HatsuAccount } from '../helpers/hatsu-client.js';
 import { admin, expectStatus, readyStatus } from '../helpers/http.js';
 import { snowflake } from '../helpers/ids.js';
-import { issueToken, openJac, type JacToken } from '../helpers/jac-client.js';
+import { connectJac, issueToken, openJac, type JacToken } from '../helpers/jac-client.js';
 import { RedisProcess, redisSuite, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectBounded, type WsTestClient } from '../helpers/ws-client.js';
@@ -283,3 +283,38 @@ describe(
     });
   },
 );
+
+describe('shutdown with a hung Redis', await redisSuite(), () => {
+  const grace = 1000;
+  /** What the teardown may take past the grace, whatever Redis does (the margin in main.ts). */
+  const margin = 2500;
+
+  it('ends within SHUTDOWN_GRACE_MS and its margin while Redis is stopped, with clients connected', async () => {
+    const redis = await RedisProcess.start();
+    const gw = await spawnGateway({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: uniquePrefix(),
+      SHUTDOWN_GRACE_MS: String(grace),
+      LOG_LEVEL: 'info',
+    });
+    try {
+      await waitFor(async () => (await readyStatus(gw)) === 200, { what: 'the gateway to be ready' });
+      const client = await connectJac(gw, { token: await issueToken(gw) });
+      redis.pause();
+      const started = performance.now();
+      gw.child.kill('SIGTERM');
+      const exit = await gw.exited;
+      const took = performance.now() - started;
+      figure('shutdown', 'hung-redis-exit', Math.round(took), 'ms');
+      assert.deepEqual(exit, { code: 0, signal: null });
+      assert.ok(took < grace + margin + 1000, `exited after ${Math.round(took)} ms`);
+      assert.match(gw.output(), /gatehouse stopped/);
+      // The client was told: the going-away close, before Redis was waited on.
+      assert.equal((await client.ws.closed).code, 1001);
+    } finally {
+      gw.child.kill('SIGKILL');
+      redis.resume();
+      await redis.stop();
+    }
+  });
+});

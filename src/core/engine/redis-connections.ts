@@ -235,6 +235,7 @@ export class RedisConnections {
     }
   }
 
+  /** Says goodbye to Redis; a Redis that does not answer (a hung server) gets `QUIT_TIMEOUT_MS`. */
   async close(): Promise<void> {
     await Promise.allSettled([quit(this.command), quit(this.subscriber)]);
   }
@@ -286,12 +287,25 @@ function bySlot(channels: readonly string[]): string[][] {
   return [...groups.values()];
 }
 
+/** How long `QUIT` may wait for its answer before the connection is simply dropped. */
+const QUIT_TIMEOUT_MS = 1000;
+
 async function quit(client: RedisCommands): Promise<void> {
   if (client.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await client.quit();
+      // The subscriber connection has no command timeout: without this a hung Redis would
+      // hold the shutdown for as long as it hangs.
+      await Promise.race([
+        client.quit(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+        }),
+      ]);
     } catch {
       // disconnected below
+    } finally {
+      clearTimeout(timer);
     }
   }
   // Also after QUIT: it ends the connection, not what ioredis holds beside it (a Sentinel
