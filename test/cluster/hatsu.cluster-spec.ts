@@ -339,6 +339,15 @@ for (const topology of TOPOLOGIES) {
       await redis?.close();
     });
 
+    it("gives each instance's entry a time to live that its refreshes renew, so a crash leaves nothing", async () => {
+      for (const app of [a, b]) {
+        const key = `${prefix}store:hatsu:instance:${instanceId(app)}`;
+        const ttl = await redis.client.pttl(key);
+        // Three refresh periods (2 s each) at most, renewed by every refresh.
+        assert.ok(ttl > 0 && ttl <= 6000, `${key}: ${ttl}`);
+      }
+    });
+
     it('offers the instance with fewer hatsu sessions, from either instance', async () => {
       assert.notEqual(instanceId(a), instanceId(b));
       // One socket on A (not even identified: an open socket is load) makes B the emptier.

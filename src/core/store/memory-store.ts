@@ -10,18 +10,28 @@ export class MemoryStore extends Store {
   private readonly values = new Map<string, string>();
   private readonly lists = new Map<string, string[]>();
   private readonly windows = new Map<string, Window>();
+  /** When each value written with a time to live goes (epoch ms). */
+  private readonly expiries = new Map<string, number>();
 
   get(key: string): Promise<string | null> {
+    const expires = this.expiries.get(key);
+    if (expires !== undefined && expires <= Date.now()) {
+      this.values.delete(key);
+      this.expiries.delete(key);
+    }
     return Promise.resolve(this.values.get(key) ?? null);
   }
 
-  set(key: string, value: string): Promise<void> {
+  set(key: string, value: string, ttlMs?: number): Promise<void> {
     this.values.set(key, value);
+    if (ttlMs === undefined) this.expiries.delete(key);
+    else this.expiries.set(key, Date.now() + ttlMs);
     return Promise.resolve();
   }
 
   // One key space, as in Redis: a key is a value, a list or a window counter.
   delete(key: string): Promise<boolean> {
+    this.expiries.delete(key);
     const value = this.values.delete(key);
     const list = this.lists.delete(key);
     const window = this.windows.delete(key);

@@ -24,8 +24,12 @@ export class RedisStore extends Store {
     return this.run('get', () => this.redis.command.get(this.k(key)));
   }
 
-  async set(key: string, value: string): Promise<void> {
-    await this.run('set', () => this.redis.command.set(this.k(key), value));
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    await this.run('set', () =>
+      ttlMs === undefined
+        ? this.redis.command.set(this.k(key), value)
+        : this.redis.command.set(this.k(key), value, 'PX', ttlMs),
+    );
   }
 
   async delete(key: string): Promise<boolean> {

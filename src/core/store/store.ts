@@ -13,7 +13,8 @@ export interface WindowHit {
  */
 export abstract class Store {
   abstract get(key: string): Promise<string | null>;
-  abstract set(key: string, value: string): Promise<void>;
+  /** With `ttlMs`, the key goes that long after this write unless written again. */
+  abstract set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Resolves true when the key existed. */
   abstract delete(key: string): Promise<boolean>;
   /** Appends to a list, keeping only its newest `limit` items; resolves to the new length. */

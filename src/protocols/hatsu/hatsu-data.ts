@@ -132,8 +132,9 @@ export class HatsuData {
     return parse<InstanceEntry>(await this.store.get(`hatsu:instance:${instanceId}`));
   }
 
-  putInstance(instanceId: string, entry: InstanceEntry): Promise<void> {
-    return this.store.set(`hatsu:instance:${instanceId}`, JSON.stringify(entry));
+  /** An instance's entry, gone `ttlMs` after its last write: a crashed instance leaves nothing behind. */
+  putInstance(instanceId: string, entry: InstanceEntry, ttlMs: number): Promise<void> {
+    return this.store.set(`hatsu:instance:${instanceId}`, JSON.stringify(entry), ttlMs);
   }
 
   async deleteInstance(instanceId: string): Promise<void> {

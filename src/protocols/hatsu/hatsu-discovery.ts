@@ -28,6 +28,8 @@ export interface AdvertisedEntry extends InstanceEntry {
 
 /** An instance re-writes its entry this often, so a Redis that lost its data is refilled soon. */
 const REFRESH_MS = 2000;
+/** An entry outlives its last write by this much: three missed refreshes. */
+const ENTRY_TTL_MS = 3 * REFRESH_MS;
 
 /**
  * hatsu discovery (docs/protocols/hatsu.md "Discovery"). Each instance advertises its
@@ -127,7 +129,7 @@ export class HatsuDiscovery implements OnApplicationBootstrap, BeforeApplication
     }
     this.writing = true;
     this.data
-      .putInstance(this.registry.instanceId, this.entry())
+      .putInstance(this.registry.instanceId, this.entry(), ENTRY_TTL_MS)
       .catch((err: unknown) => this.log.debug({ err: String(err) }, 'discovery entry not written'))
       .finally(() => {
         this.writing = false;
