@@ -11,7 +11,8 @@ const idParameter = {
   name: 'id',
   in: 'path',
   required: true,
-  description: 'Discord-style snowflake (1 to 20 digits; leading zeros are ignored)',
+  description:
+    'Discord-style snowflake: an unsigned 64-bit integer in decimal, 0 to 18446744073709551615 (1 to 20 digits; leading zeros are ignored)',
   schema: { type: 'string', pattern: '^[0-9]{1,20}$' },
 };
 
