@@ -41,6 +41,8 @@ const GATEHOUSE_ENV = {
   JAC_JWT_SECRET: 'bench-jwt-secret-0123456789',
   // The bench publisher is a public socket; the policy is not what is being measured.
   JAC_PUBLISH_POLICY: 'open',
+  // The bench publishers send as fast as the gateway takes: the inbound budget would cut them off.
+  WS_INBOUND_BYTES_PER_SEC: '0',
 };
 
 const note = (text) => process.stderr.write(`${text}\n`);

@@ -298,6 +298,41 @@ export class EnvSchema {
   @Matches(/^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$/, { message: 'must be a comma-separated list of origins' })
   WS_ALLOWED_ORIGINS?: string;
 
+  /**
+   * How long a TCP connection to a gateway listener may take to deliver a complete HTTP
+   * request (an upgrade or a plain request) before it is destroyed.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(600_000)
+  WS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+  /**
+   * Inbound budget of every WebSocket connection, counted before a frame is parsed: bytes
+   * and frames per second, each with a burst (`0` rate: no budget). Past it the socket is
+   * closed with its protocol's rate-limit close.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  WS_INBOUND_BYTES_PER_SEC = 131_072;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  WS_INBOUND_BYTES_BURST = 131_072;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  WS_INBOUND_FRAMES_PER_SEC = 1000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  WS_INBOUND_FRAMES_BURST = 2000;
+
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -369,6 +404,13 @@ export class EnvSchema {
   @Min(1)
   HATSU_MAX_SESSIONS = 50_000;
 
+  /** Largest inbound hatsu frame (an identify, a heartbeat or a presence); bigger: close 1009. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(256 * 1024 * 1024)
+  HATSU_MAX_PAYLOAD = 16_384;
+
   /**
    * Client PRESENCEs a hatsu session may send per window; past it the latest is held
    * and sent when the window ends (docs/protocols/hatsu.md "Presence").
@@ -404,6 +446,16 @@ export class EnvSchema {
 
   @IsIn(PUBLISH_POLICIES)
   JAC_PUBLISH_POLICY: JacPublishPolicy = 'authenticated';
+
+  /**
+   * Largest inbound jac frame (capped by `WS_MAX_PAYLOAD`); bigger: close 1009. Parsing a frame
+   * holds up every socket, so the default keeps the worst one well under 250 ms.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(256 * 1024 * 1024)
+  JAC_MAX_PAYLOAD = 131_072;
 
   @Transform(toInt)
   @IsInt()

@@ -584,7 +584,8 @@ describe('felix heartbeats with the Redis engine', await redisSuite(), () => {
     // A Redis of this suite's own: MONITOR slows a server down for everyone using it.
     redis = await RedisProcess.start();
     watch = await KeyWatch.start(redis.url, `${prefix}store:${STATUS_KEY}`, prefix);
-    app = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix });
+    // The heartbeat flood is on purpose: no inbound budget to cut it short.
+    app = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, WS_INBOUND_FRAMES_PER_SEC: '0' });
     token = await createToken(app);
   });
 

@@ -83,8 +83,8 @@ describe('a first hour that works', () => {
       }
     });
 
-    it('is plain HTTP: a WebSocket upgrade on / is still refused with 404', async () => {
-      assert.equal((await expectUpgradeRejected(app.ws('/'))).status, 404);
+    it('is plain HTTP: a WebSocket upgrade on / is hatsu, and other unowned paths are refused with 404', async () => {
+      assert.equal((await expectUpgradeRejected(app.ws('/nope'))).status, 404);
     });
   });
 

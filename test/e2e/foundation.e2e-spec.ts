@@ -66,7 +66,7 @@ describe('foundation (embedded engine)', () => {
 
   describe('routing', () => {
     it('answers an upgrade to a path no gateway owns with a real 404', async () => {
-      for (const path of ['/nope', '/', '/websocket/extra', '/websockets', '/health/live']) {
+      for (const path of ['/nope', '/websocket/extra', '/websockets', '/health/live']) {
         const rejected = await expectUpgradeRejected(app.ws(path));
         assert.equal(rejected.status, 404, path);
       }
@@ -450,7 +450,13 @@ describe('foundation (embedded engine)', () => {
   describe('slow consumer', () => {
     let limited: TestApp;
     before(async () => {
-      limited = await startApp({ WS_SEND_BUFFER_LIMIT: '65536' });
+      // These clients flood on purpose, with 256 KiB frames: no inbound budget, so only the
+      // send buffer cuts them off.
+      limited = await startApp({
+        WS_SEND_BUFFER_LIMIT: '65536',
+        WS_INBOUND_FRAMES_PER_SEC: '0',
+        JAC_MAX_PAYLOAD: '1048576',
+      });
     });
     after(() => limited.close());
 

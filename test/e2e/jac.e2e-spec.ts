@@ -213,7 +213,11 @@ describe('jac (embedded engine)', () => {
   before(async () => {
     // Every client here comes from 127.0.0.1 and many present bad tokens on purpose; the
     // per-IP failed-authentication throttle is not what this suite is about.
-    app = await startApp({ AUTH_FAILURE_LIMIT: '0' }, { protocols: [JacModule, TestWalkersModule] });
+    // Frames up to WS_MAX_PAYLOAD (1 MiB) and a budget to match, to show the id and reply caps.
+    app = await startApp(
+      { AUTH_FAILURE_LIMIT: '0', JAC_MAX_PAYLOAD: '1048576', WS_INBOUND_BYTES_BURST: '4194304' },
+      { protocols: [JacModule, TestWalkersModule] },
+    );
   });
   after(() => app.close());
   afterEach(async () => {

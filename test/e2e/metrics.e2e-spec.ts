@@ -200,7 +200,12 @@ describe('GET /metrics', () => {
   });
 
   it('counts a slow consumer that is cut off', async () => {
-    const slowApp = await startApp({ WS_SEND_BUFFER_LIMIT: '1024', JAC_PUBLISH_POLICY: 'open' });
+    // The publisher floods on purpose: no inbound budget to cut it off first.
+    const slowApp = await startApp({
+      WS_SEND_BUFFER_LIMIT: '1024',
+      JAC_PUBLISH_POLICY: 'open',
+      WS_INBOUND_BYTES_PER_SEC: '0',
+    });
     try {
       const reader = await connectJac(slowApp, { channel: 'flood' });
       reader.ws.socket.pause();

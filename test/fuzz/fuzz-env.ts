@@ -19,6 +19,11 @@ import { FuzzSocket, FuzzStats, HEAP_GROWTH_LIMIT, heapUsedAfterGc, mb, runLanes
 export const FUZZ_ENV: Record<string, string> = {
   AUTH_FAILURE_LIMIT: '0',
   WS_MAX_PAYLOAD: String(64 * 1024),
+  // jac and hatsu have limits of their own; here every protocol but Fates takes WS_MAX_PAYLOAD.
+  JAC_MAX_PAYLOAD: String(64 * 1024),
+  HATSU_MAX_PAYLOAD: String(64 * 1024),
+  // Thousands of frames per connection: what each gets is fuzzed, not the inbound budget.
+  WS_INBOUND_FRAMES_PER_SEC: '0',
   SHUTDOWN_GRACE_MS: '500',
   // Heartbeats run during the fuzz (pings every few seconds, answered by the client library).
   JAC_PING_INTERVAL_MS: '1500',

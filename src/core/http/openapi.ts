@@ -33,7 +33,8 @@ export const ADMIN_ERRORS: readonly ErrorStatus[] = [400, 401, 413, 503];
 export function ApiSnowflakeParam(name = 'id'): MethodDecorator & ClassDecorator {
   return ApiParam({
     name,
-    description: 'Discord-style snowflake (1 to 20 digits; leading zeros are ignored)',
+    description:
+      'Discord-style snowflake: an unsigned 64-bit integer in decimal, 0 to 18446744073709551615 (1 to 20 digits; leading zeros are ignored)',
     schema: { type: 'string', pattern: SNOWFLAKE.source },
   });
 }

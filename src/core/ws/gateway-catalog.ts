@@ -3,6 +3,7 @@ import type { Server } from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { Metrics } from '../metrics/metrics.js';
+import { inboundRates, type InboundRates } from './inbound-budget.js';
 import { UpgradeLimits } from './upgrade-limits.js';
 import type { WsProtocol } from './ws-protocol.js';
 
@@ -85,6 +86,16 @@ export class GatewayCatalog implements OnModuleDestroy, BeforeApplicationShutdow
   /** `WS_SEND_BUFFER_LIMIT`: unsent bytes one client may hold before it is cut off. */
   get sendBufferLimit(): number {
     return this.config.WS_SEND_BUFFER_LIMIT;
+  }
+
+  /** `WS_HANDSHAKE_TIMEOUT_MS`: how long a TCP connection may take to deliver its request. */
+  get handshakeTimeoutMs(): number {
+    return this.config.WS_HANDSHAKE_TIMEOUT_MS;
+  }
+
+  /** The inbound budget (`WS_INBOUND_*`) of a connection to a protocol with this frame limit; null: none. */
+  inboundRates(maxPayload: number): InboundRates | null {
+    return inboundRates(this.config, maxPayload);
   }
 
   private readonly failures: string[] = [];

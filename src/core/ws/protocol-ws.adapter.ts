@@ -13,6 +13,8 @@ import type { ProtocolStats } from '../metrics/protocol-stats.js';
 import { ClientRegistry } from '../registry/client-registry.js';
 import { createListener } from '../tls/tls-context.js';
 import { GatewayCatalog } from './gateway-catalog.js';
+import { HandshakeGuard } from './handshake-guard.js';
+import { InboundBudget } from './inbound-budget.js';
 import { clientIp, setClientIp, setUpgradePrincipal, type UpgradeVerdict, type WsProtocol } from './ws-protocol.js';
 
 interface Route {
@@ -38,6 +40,12 @@ interface PingState {
 /** How long a socket closed for a missed pong may take before it is destroyed. */
 const DEAD_PEER_GRACE_MS = 1000;
 
+/** What a client that sends past its inbound budget gets, unless its protocol names a close. */
+const RATE_LIMITED = { code: 1008, reason: 'Inbound rate limit exceeded' } as const;
+
+/** The one WebSocket version there is (RFC 6455); ws would also accept draft version 8. */
+const WS_VERSION = '13';
+
 /**
  * The platform-ws adapter, made protocol-aware. A gateway declared with
  * `@WebSocketGateway({ path, protocol: '<name>' })` is served with the `WsProtocol` its
@@ -53,6 +61,7 @@ export class ProtocolWsAdapter extends WsAdapter {
   private readonly dedicated: Server[] = [];
   private mainListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | null = null;
   private servicesRef: Services | null = null;
+  private guardRef: HandshakeGuard | null = null;
 
   constructor(private readonly app: INestApplicationContext) {
     super(app);
@@ -75,6 +84,17 @@ export class ProtocolWsAdapter extends WsAdapter {
 
   private get catalog(): GatewayCatalog {
     return this.services.catalog;
+  }
+
+  /** Caps connections per address and times their first request, on every listener. */
+  private get guard(): HandshakeGuard {
+    if (!this.guardRef) {
+      const { catalog, trust } = this.services;
+      this.guardRef = new HandshakeGuard(catalog.handshakeTimeoutMs, (socket) =>
+        catalog.limits.admit(socket, trust.isTrusted(socket.remoteAddress ?? '')),
+      );
+    }
+    return this.guardRef;
   }
 
   override create(port: number, options?: Record<string, unknown>): WebSocketServer {
@@ -129,10 +149,20 @@ export class ProtocolWsAdapter extends WsAdapter {
     const { codec } = protocol;
     const { registry, metrics, log } = this.services;
     const stats = metrics.protocol(protocol.name);
+    const rates = this.catalog.inboundRates(protocol.maxPayload);
+    const budget = rates && new InboundBudget(rates);
+    let spent = false;
     client.on('message', (raw: RawData, isBinary: boolean) => {
+      // Once past its budget, a client's frames are dropped unread until its socket is gone.
+      if (spent) return;
       const frame = toBuffer(raw);
       stats.inboundFrames++;
       stats.inboundBytes += frame.length;
+      if (budget && !budget.take(frame.length)) {
+        spent = true;
+        overBudget(client, protocol.rateLimitClose ?? RATE_LIMITED);
+        return;
+      }
       let routed;
       try {
         routed = codec.decode(frame, isBinary);
@@ -195,6 +225,7 @@ export class ProtocolWsAdapter extends WsAdapter {
     if (this.mainListener) return;
     const httpServer = this.httpServer as Server | undefined;
     if (!httpServer) throw new Error('ProtocolWsAdapter needs the application (new ProtocolWsAdapter(app))');
+    this.guard.watch(httpServer);
     this.mainListener = (req, socket, head) => {
       let route: Route | undefined;
       try {
@@ -217,6 +248,7 @@ export class ProtocolWsAdapter extends WsAdapter {
     const server = createListener(this.httpServer as Server | undefined, (_req, res) => {
       res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close' }).end('Upgrade Required');
     });
+    this.guard.watch(server);
     // Any path: the clients of such a port were written against a server that ignored it.
     server.on(
       'upgrade',
@@ -241,6 +273,13 @@ export class ProtocolWsAdapter extends WsAdapter {
     setClientIp(req, this.services.trust.clientIp(req));
     if (this.catalog.shuttingDown) {
       this.refuse(route, socket, { accept: false, status: 503 });
+      return;
+    }
+    const version = req.headers['sec-websocket-version'];
+    if (version !== undefined && version !== WS_VERSION) {
+      // RFC 6455 4.4: a version the server does not speak is answered 426 with the one it does.
+      const headers = { 'Sec-WebSocket-Version': WS_VERSION };
+      this.refuse(route, socket, { accept: false, status: 426, message: 'Unsupported WebSocket version', headers });
       return;
     }
     const { limits } = this.catalog;
@@ -363,6 +402,7 @@ function closeCodes(protocol: WsProtocol): number[] {
   const codes = Object.values(protocol.closes ?? {}).map((spec) => spec.code);
   if (protocol.heartbeat.close) codes.push(protocol.heartbeat.close.code);
   if (protocol.slowConsumerClose) codes.push(protocol.slowConsumerClose.code);
+  codes.push((protocol.rateLimitClose ?? RATE_LIMITED).code);
   return codes;
 }
 
@@ -384,12 +424,20 @@ function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
+/** Closes a client that sent past its inbound budget; one that does not take the close is dropped. */
+function overBudget(client: WebSocket, close: { code: number; reason: string }): void {
+  client.close(close.code, close.reason);
+  setTimeout(() => client.terminate(), DEAD_PEER_GRACE_MS).unref();
+}
+
 function reject(socket: Duplex, verdict: Extract<UpgradeVerdict, { accept: false }>): void {
   if (socket.destroyed) return;
   const text = STATUS_CODES[verdict.status] ?? 'Error';
   const body = verdict.message ?? text;
+  const extra = Object.entries(verdict.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`);
   socket.end(
     `HTTP/1.1 ${verdict.status} ${text}\r\n` +
+      extra.join('') +
       'Connection: close\r\n' +
       'Content-Type: text/plain; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n` +

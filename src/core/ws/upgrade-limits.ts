@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { AppConfig } from '../../config/app-config.js';
 import { Metrics } from '../metrics/metrics.js';
 import type { ProtocolStats } from '../metrics/protocol-stats.js';
@@ -28,12 +29,20 @@ export interface AuthAttempt {
  * throttle. All of it is in-process memory, so a refused client never costs a store
  * or Redis round trip; each instance counts its own sockets and failures. Addresses are
  * the client's as `clientIp` reads it (forwarded by a trusted proxy, else the peer).
+ *
+ * The per-address cap counts a TCP connection from the moment the listener accepts it
+ * (`admit`), before it has sent a byte, so that idle or half-sent requests cannot hold
+ * every descriptor. A connection whose peer is a trusted proxy carries many clients and
+ * names the one it forwards only in its request headers: it is not counted on accept, but
+ * at its upgrade, under the forwarded address.
  */
 @Injectable()
 export class UpgradeLimits {
   private readonly origins: ReadonlySet<string> | null;
   private readonly perIp = new Map<string, number>();
   private readonly failures = new Map<string, FailureWindow>();
+  /** TCP connections already counted under their peer's address when they were accepted. */
+  private readonly admitted = new WeakSet<object>();
   private open = 0;
   private lastSweep = 0;
 
@@ -63,11 +72,35 @@ export class UpgradeLimits {
     if (this.config.WS_MAX_CONNECTIONS > 0 && this.open >= this.config.WS_MAX_CONNECTIONS) {
       return { accept: false, status: 503, message: 'Connection limit reached' };
     }
-    const fromIp = this.perIp.get(ip) ?? 0;
-    if (this.config.WS_MAX_CONNECTIONS_PER_IP > 0 && fromIp >= this.config.WS_MAX_CONNECTIONS_PER_IP) {
-      return { accept: false, status: 429, message: 'Too many connections from this address' };
-    }
+    // A connection counted on accept already holds its address's slot.
+    if (!this.admitted.has(transport(req.socket)) && this.ipFull(ip)) return TOO_MANY_FROM_IP;
     return null;
+  }
+
+  /**
+   * Counts a freshly accepted TCP connection under its peer's address until it closes;
+   * false when the address is at `WS_MAX_CONNECTIONS_PER_IP` (the caller refuses it).
+   * Connections from a trusted proxy are left to the upgrade (see the class comment).
+   */
+  admit(socket: Socket, fromTrustedProxy: boolean): boolean {
+    if (fromTrustedProxy || this.config.WS_MAX_CONNECTIONS_PER_IP === 0) return true;
+    const ip = socket.remoteAddress ?? 'unknown';
+    if (this.ipFull(ip)) return false;
+    this.admitted.add(socket);
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    socket.once('close', () => this.releaseIp(ip));
+    return true;
+  }
+
+  private ipFull(ip: string): boolean {
+    const cap = this.config.WS_MAX_CONNECTIONS_PER_IP;
+    return cap > 0 && (this.perIp.get(ip) ?? 0) >= cap;
+  }
+
+  private releaseIp(ip: string): void {
+    const left = (this.perIp.get(ip) ?? 1) - 1;
+    if (left <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, left);
   }
 
   /**
@@ -102,16 +135,15 @@ export class UpgradeLimits {
   /** Counts a socket (reserved before its handshake); returns the function that uncounts it. */
   opened(req: IncomingMessage): () => void {
     const ip = clientIp(req);
+    const perIp = !this.admitted.has(transport(req.socket));
     this.open++;
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    if (perIp) this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     let done = false;
     return () => {
       if (done) return;
       done = true;
       this.open--;
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left <= 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, left);
+      if (perIp) this.releaseIp(ip);
     };
   }
 
@@ -152,6 +184,16 @@ export class UpgradeLimits {
     this.lastSweep = now;
     for (const [ip, window] of this.failures) if (window.endsAt <= now) this.failures.delete(ip);
   }
+}
+
+const TOO_MANY_FROM_IP: Refusal = { accept: false, status: 429, message: 'Too many connections from this address' };
+
+/**
+ * The TCP connection under a request's socket: the socket itself, or the one a TLS socket
+ * wraps (the listener's `connection` event sees the latter).
+ */
+export function transport(socket: object): object {
+  return (socket as { _parent?: object | null })._parent ?? socket;
 }
 
 /** An attempt with the throttle off: nothing to charge, but a failure is still counted. */

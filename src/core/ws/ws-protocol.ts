@@ -26,7 +26,13 @@ export interface WsCodec {
 
 export type UpgradeVerdict =
   | { accept: true; principal?: unknown }
-  | { accept: false; status: 400 | 401 | 403 | 404 | 429 | 503; message?: string };
+  | {
+      accept: false;
+      status: 400 | 401 | 403 | 404 | 426 | 429 | 503;
+      message?: string;
+      /** Extra response headers (`426` names the WebSocket version the server speaks). */
+      headers?: Readonly<Record<string, string>>;
+    };
 
 export interface HeartbeatSpec {
   /** A WebSocket ping goes to every client this often. */
@@ -53,6 +59,11 @@ export interface WsProtocol {
    * `WS_SEND_BUFFER_LIMIT` (it sends but does not read); `1013` by default.
    */
   slowConsumerClose?: CloseSpec;
+  /**
+   * The close a client gets when it sends past its inbound budget (`WS_INBOUND_*`), before
+   * the frame is parsed; `1008 "Inbound rate limit exceeded"` by default.
+   */
+  rateLimitClose?: CloseSpec;
   codec: WsCodec;
   heartbeat: HeartbeatSpec;
   /**

@@ -36,6 +36,8 @@ abstract class FatesGateway implements OnGatewayConnection, OnGatewayDisconnect 
       maxPayload: FATES_MAX_PAYLOAD,
       codec: fatesCodec,
       closes: FATES_CLOSE,
+      // A client past its inbound budget is closed as the protocol closes one past its request budget.
+      rateLimitClose: FATES_CLOSE.ratelimited,
       heartbeat: {
         intervalMs: config.FATES_PING_INTERVAL_MS,
         timeoutMs: config.FATES_PONG_TIMEOUT_MS,

@@ -24,7 +24,10 @@ import { HatsuService } from './hatsu.service.js';
  */
 const exceptionFilter = closeSocketFilter('hatsu', HATSU_CLOSE.internal);
 
-/** hatsu on `/hatsu`, and on any path of `HATSU_PORT` when set (docs/protocols/hatsu.md). */
+/**
+ * hatsu on `/hatsu` and `/` (the published client connects with no path; a plain `GET /`
+ * stays the HTTP index), and on any path of `HATSU_PORT` when set (docs/protocols/hatsu.md).
+ */
 @WebSocketGateway({ path: '/hatsu', protocol: HATSU })
 @UseFilters(exceptionFilter)
 export class HatsuGateway implements OnGatewayConnection, OnGatewayDisconnect {
@@ -37,10 +40,11 @@ export class HatsuGateway implements OnGatewayConnection, OnGatewayDisconnect {
     metrics.watchZlib(HATSU, hatsu.zlib);
     catalog.register({
       name: HATSU,
-      paths: ['/hatsu'],
+      paths: ['/hatsu', '/'],
       dedicatedPort: config.HATSU_PORT,
-      // The original's limit was websockets' default max_size, 1 MiB: WS_MAX_PAYLOAD's default.
-      maxPayload: config.WS_MAX_PAYLOAD,
+      // The original took websockets' default max_size, 1 MiB; the largest frame the protocol
+      // carries (a presence of six 1024-character strings) is about 6 KiB in ASCII.
+      maxPayload: Math.min(config.WS_MAX_PAYLOAD, config.HATSU_MAX_PAYLOAD),
       codec: hatsuCodec,
       closes: HATSU_CLOSE,
       heartbeat: {

@@ -46,7 +46,9 @@ export class JacGateway implements OnGatewayConnection, OnGatewayDisconnect {
     catalog.register({
       name: JAC,
       paths: ['/websocket'],
-      maxPayload: config.WS_MAX_PAYLOAD,
+      // A frame of JSON costs the event loop up to ~0.5 ms per KiB to parse (one-letter keys),
+      // so the limit bounds how long one frame can hold up every other socket.
+      maxPayload: Math.min(config.WS_MAX_PAYLOAD, config.JAC_MAX_PAYLOAD),
       codec: jacCodec,
       closes: JAC_CLOSE,
       heartbeat: {
