@@ -56,7 +56,8 @@ describe('the bus log', await redisSuite(), () => {
   /** Appends `texts` to `name`'s log: each as the cursors get it when heard live. */
   async function append(name: string, texts: string[]): Promise<LoggedFrame<string>[]> {
     const logged: LoggedFrame<string>[] = [];
-    for (const text of texts) logged.push({ ...(await busLog.append(name, frameOf(text))), frame: text });
+    for (const text of texts)
+      logged.push({ ...(await busLog.append(name, frameOf(text))), publish: null, frame: text });
     return logged;
   }
 
@@ -170,6 +171,31 @@ describe('the bus log', await redisSuite(), () => {
     await waitFor(() => seen.delivered.length === 5, { what: 'the new log' });
     assert.deepEqual(seen.delivered, ['a1', 'a2', 'a3', 'b1', 'b2']);
     assert.notEqual(again[0]?.epoch, undefined);
+    assert.deepEqual(seen.unrepaired, []);
+  });
+
+  it('applies a log rewritten by a failover (positions handed out again), and still drops true repeats', () => {
+    const name = channel();
+    const { cursors, seen } = cursorsOver(busLog);
+    const at = (position: number, publish: string): LoggedFrame<string> => ({
+      epoch: '1',
+      position,
+      publish,
+      frame: publish,
+    });
+    for (const [position, publish] of [
+      [1, 'a:1'],
+      [2, 'a:2'],
+      [3, 'a:3'],
+      [3, 'a:3'],
+    ] as const)
+      cursors.heard(name, at(position, publish));
+    // The new master had only position 1: its next publishes take positions 2 and 3 again.
+    cursors.heard(name, at(2, 'b:1'));
+    cursors.heard(name, at(3, 'b:2'));
+    cursors.heard(name, at(3, 'b:2'));
+    cursors.heard(name, at(4, 'b:3'));
+    assert.deepEqual(seen.delivered, ['a:1', 'a:2', 'a:3', 'b:1', 'b:2', 'b:3']);
     assert.deepEqual(seen.unrepaired, []);
   });
 

@@ -24,15 +24,21 @@ interface Header {
    */
   e?: number;
   p?: number;
+  /**
+   * The publisher's count of its logged publishes: with the origin, which publish a position
+   * holds, so an instance can tell a log rewritten by a failover from a repeat.
+   */
+  u?: number;
 }
 
 const KINDS: ReadonlySet<string> = new Set<Target['kind']>(['user', 'channel', 'client', 'all']);
 
-export function encodeBusMessage(origin: string, message: BusMessage, sentAt = 0, sequence = 0): Buffer {
+export function encodeBusMessage(origin: string, message: BusMessage, sentAt = 0, sequence = 0, publish = 0): Buffer {
   const header: Header = { o: origin, t: message.topic, k: message.target.kind };
   if (message.target.kind !== 'all') header.i = message.target.ids;
   if (sentAt > 0) header.s = sentAt;
   if (sequence > 0) header.q = sequence;
+  if (publish > 0) header.u = publish;
   const head = encodeJson(header);
   const prefix = Buffer.allocUnsafe(4);
   prefix.writeUInt32BE(head.length, 0);
@@ -47,7 +53,7 @@ export interface DecodedBusMessage {
   /** The publisher's sequence number for a message sent to several channels, else 0. */
   sequence: number;
   /** Its place in its channel's log, when it went through one. */
-  logged: { epoch: string; position: number } | null;
+  logged: { epoch: string; position: number; publish: string | null } | null;
 }
 
 /** The frame's origin and message, or null when the frame is not one `encodeBusMessage` wrote. */
@@ -70,7 +76,14 @@ export function decodeBusMessage(frame: Buffer): DecodedBusMessage | null {
     message: { topic: header.t, target, payload },
     sentAt: header.s ?? 0,
     sequence: header.q ?? 0,
-    logged: header.e !== undefined && header.p !== undefined ? { epoch: String(header.e), position: header.p } : null,
+    logged:
+      header.e !== undefined && header.p !== undefined
+        ? {
+            epoch: String(header.e),
+            position: header.p,
+            publish: header.u === undefined ? null : `${header.o}:${header.u}`,
+          }
+        : null,
   };
 }
 
@@ -78,11 +91,11 @@ export function decodeBusMessage(frame: Buffer): DecodedBusMessage | null {
 // as a message with a missing origin or an unknown target kind.
 function asHeader(value: unknown): Header | null {
   if (!isJsonObject(value)) return null;
-  const { o, t, k, i, s, q, e, p } = value;
+  const { o, t, k, i, s, q, e, p, u } = value;
   if (typeof o !== 'string' || typeof t !== 'string' || !isKind(k)) return null;
   const sentAt = typeof s === 'number' && Number.isFinite(s) && s > 0 ? { s } : {};
   const sequence = isCount(q) ? { q } : {};
-  const logged = isCount(e) && isCount(p) ? { e, p } : {};
+  const logged = isCount(e) && isCount(p) ? { e, p, ...(isCount(u) ? { u } : {}) } : {};
   if (k === 'all') return { o, t, k, ...sentAt, ...sequence, ...logged };
   if (!Array.isArray(i) || !i.every((id): id is string => typeof id === 'string')) return null;
   return { o, t, k, i, ...sentAt, ...sequence, ...logged };

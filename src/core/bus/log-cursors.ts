@@ -4,6 +4,8 @@ import type { LogRead } from './bus-log.js';
 export interface LoggedFrame<F> {
   readonly epoch: string;
   readonly position: number;
+  /** Which publish it is (publisher and its count), when the publisher says. */
+  readonly publish?: string | null;
   readonly frame: F;
 }
 
@@ -20,6 +22,8 @@ export interface LogCursorsOptions<F> {
   repaired(count: number): void;
   /** A read failed (Redis away): what was queued goes on, the gap counted as not repaired. */
   readFailed(channel: string, err: unknown): void;
+  /** The log holds other publishes than this instance applied from `position` on (a failover to a replica that missed writes). */
+  rewritten?(channel: string, position: number): void;
   /** Frames held per channel while its log is read; beyond it the log is read again. */
   readonly maxQueued: number;
   /** A read that has not answered by then counts as failed, so a channel is never held up for good. */
@@ -29,6 +33,8 @@ export interface LogCursorsOptions<F> {
 interface Cursor<F> {
   epoch: string;
   position: number;
+  /** The publishes applied at the last `REMEMBERED` positions. */
+  readonly applied: Map<number, string>;
   /** While the log is being read: live frames wait here, in arrival order. */
   queue: LoggedFrame<F>[] | null;
   /** More live frames came while reading than the queue holds. */
@@ -40,6 +46,9 @@ const MAX_READS = 16;
 
 /** How long a read of the log may take before the repair goes on without it. */
 const DEFAULT_READ_TIMEOUT_MS = 5000;
+
+/** Positions per channel whose publishes are remembered, to recognise a rewritten log. */
+const REMEMBERED = 64;
 
 /** Channels whose logs are read at once after a reconnect. */
 const CATCH_UP_CONCURRENCY = 32;
@@ -71,7 +80,15 @@ export class LogCursors<F> {
     const cursor = this.cursors.get(channel);
     if (!cursor) {
       // The first frame since subscribing: where this instance starts in the log.
-      this.cursors.set(channel, { epoch: logged.epoch, position: logged.position, queue: null, overflowed: false });
+      const applied = new Map<number, string>();
+      if (logged.publish) applied.set(logged.position, logged.publish);
+      this.cursors.set(channel, {
+        epoch: logged.epoch,
+        position: logged.position,
+        applied,
+        queue: null,
+        overflowed: false,
+      });
       this.options.deliver(channel, logged.frame);
       return;
     }
@@ -80,6 +97,7 @@ export class LogCursors<F> {
       else cursor.overflowed = true;
       return;
     }
+    this.rewindIfRewritten(channel, cursor, logged);
     if (this.isNext(cursor, logged) || this.isStale(cursor, logged)) {
       this.apply(channel, cursor, logged);
       return;
@@ -131,15 +149,35 @@ export class LogCursors<F> {
     return logged.epoch === cursor.epoch && logged.position <= cursor.position;
   }
 
+  /**
+   * A position already applied that now holds another publish: the log was rewritten (a
+   * replica that missed the last writes took over, and the positions were handed out again).
+   * The cursor goes back to just before it, so what the log holds now is applied.
+   */
+  private rewindIfRewritten(channel: string, cursor: Cursor<F>, logged: LoggedFrame<F>): void {
+    if (logged.epoch !== cursor.epoch || logged.position > cursor.position || !logged.publish) return;
+    const applied = cursor.applied.get(logged.position);
+    if (applied === undefined || applied === logged.publish) return;
+    cursor.position = logged.position - 1;
+    for (const position of [...cursor.applied.keys()]) if (position >= logged.position) cursor.applied.delete(position);
+    this.options.rewritten?.(channel, logged.position);
+  }
+
   /** Applies a frame in order: drops it when stale, counts what is missing before it. */
   private apply(channel: string, cursor: Cursor<F>, logged: LoggedFrame<F>): void {
+    this.rewindIfRewritten(channel, cursor, logged);
     if (this.isStale(cursor, logged)) return;
     if (!this.isNext(cursor, logged)) {
       const missed = logged.epoch === cursor.epoch ? logged.position - cursor.position - 1 : logged.position - 1;
       this.options.unrepaired(channel, missed);
     }
+    if (logged.epoch !== cursor.epoch) cursor.applied.clear();
     cursor.epoch = logged.epoch;
     cursor.position = logged.position;
+    if (logged.publish) {
+      cursor.applied.set(logged.position, logged.publish);
+      if (cursor.applied.size > REMEMBERED) cursor.applied.delete(cursor.applied.keys().next().value as number);
+    }
     this.options.deliver(channel, logged.frame);
   }
 
@@ -176,7 +214,9 @@ export class LogCursors<F> {
       let applied = 0;
       for (const frame of read?.frames ?? []) {
         const logged = this.options.decode(frame);
-        if (!logged || this.isStale(cursor, logged)) continue;
+        if (!logged) continue;
+        this.rewindIfRewritten(channel, cursor, logged);
+        if (this.isStale(cursor, logged)) continue;
         this.apply(channel, cursor, logged);
         applied++;
         if (!heardLive.has(`${logged.epoch}-${logged.position}`)) recovered++;

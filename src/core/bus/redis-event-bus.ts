@@ -81,6 +81,8 @@ export class RedisEventBus extends EventBus {
   /** The batch being issued, until Redis has answered it. */
   private inFlight: Promise<void> | null = null;
   private sequence = 0;
+  /** Publishes this instance has logged: what tells its frames apart in a log. */
+  private logged = 0;
   private readonly copies = new Map<string, Copies>();
   private joinedBefore = false;
   private rejoinPending = false;
@@ -114,6 +116,8 @@ export class RedisEventBus extends EventBus {
         this.log.warn({ channel, missed }, 'bus gap not repaired: the missed messages are no longer in the log');
       },
       readFailed: (channel, err) => this.log.warn({ channel, err: String(err) }, 'bus log read failed'),
+      rewritten: (channel, position) =>
+        this.log.warn({ channel, position }, 'bus log rewritten from this position on (a failover lost writes)'),
       maxQueued: busLog?.maxLength ?? 10_000,
     });
     redis.onMessage((channel, frame) => this.receive(channel, frame));
@@ -215,7 +219,7 @@ export class RedisEventBus extends EventBus {
     if (channels.length === 0) return;
     // Heard on several channels, one message must be recognised as one.
     const sequence = channels.length > 1 ? ++this.sequence : 0;
-    const frame = encodeBusMessage(this.instanceId, message, sentAt, sequence);
+    const frame = encodeBusMessage(this.instanceId, message, sentAt, sequence, this.busLog ? ++this.logged : 0);
     const busLog = this.busLog;
     try {
       await Promise.all(
