@@ -319,12 +319,18 @@ const SCENARIOS = {
         onB.map((r) => r.received[2]),
         '0',
       );
-      single(
-        first,
-        'bus bytes received / publish on C (none)',
-        onB.map((r) => r.receivedBytes[2]),
-        '0',
-      );
+      for (const [i, who, target] of [
+        [0, 'A (publisher)', '0'],
+        [1, 'B (subscribers)', ''],
+        [2, 'C (none)', '0'],
+      ]) {
+        single(
+          first,
+          `bus bytes received / publish on ${who}`,
+          onB.map((r) => r.receivedBytes[i]),
+          target,
+        );
+      }
       single(
         first,
         'loss',
