@@ -342,7 +342,9 @@ for (const topology of TOPOLOGIES) {
     it("gives each instance's entry a time to live that its refreshes renew, so a crash leaves nothing", async () => {
       for (const app of [a, b]) {
         const key = `${prefix}store:hatsu:instance:${instanceId(app)}`;
-        const ttl = await redis.client.pttl(key);
+        // The first entry is written once the instance listens, a moment after it started.
+        let ttl = -2;
+        await waitFor(async () => (ttl = await redis.client.pttl(key)) !== -2, { what: `${key} to be written` });
         // Three refresh periods (2 s each) at most, renewed by every refresh.
         assert.ok(ttl > 0 && ttl <= 6000, `${key}: ${ttl}`);
       }

@@ -70,11 +70,21 @@ export abstract class ClientRegistry {
   }
 
   /**
-   * Resolves once the bus reaches every connection indexed so far; null when it already
-   * does (see `EventBus.settled`).
+   * Resolves once the bus reaches every connection indexed so far (see `EventBus.settled`)
+   * and the other instances see them in their listings and counts; null when both are
+   * already so. A protocol awaits it before it tells a client it is ready, so that a
+   * publish or an admin count made anywhere right after includes the client.
    */
   settled(): Promise<void> | null {
-    return this.bus.settled();
+    const bus = this.bus.settled();
+    const mirror = this.mirrored();
+    if (!mirror) return bus;
+    return bus ? Promise.all([bus, mirror]).then(() => undefined) : mirror;
+  }
+
+  /** Resolves once the cluster-wide view holds every change made so far; null when it does. */
+  protected mirrored(): Promise<void> | null {
+    return null;
   }
 
   /** Where each protocol's connections count their deliveries (the metrics). */

@@ -42,6 +42,9 @@ export class RedisClientRegistry extends ClientRegistry {
   /** Count fields changed since the last flush, with their latest value (0: delete the field). */
   private readonly pendingCounts = new Map<string, number>();
   private flushScheduled = false;
+  /** Resolves once the next flush has landed (see `mirrored`). */
+  private nextFlush: { promise: Promise<void>; resolve: () => void } | null = null;
+  private flushing: Promise<void> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private stopReady: (() => void) | null = null;
   private stopped = false;
@@ -149,14 +152,34 @@ export class RedisClientRegistry extends ClientRegistry {
     );
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => void this.flush());
+  protected override mirrored(): Promise<void> | null {
+    return this.nextFlush?.promise ?? this.flushing;
   }
 
-  private async flush(): Promise<void> {
+  private scheduleFlush(): void {
+    if (!this.nextFlush) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.nextFlush = { promise, resolve };
+    }
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
     this.flushScheduled = false;
+    const batch = this.nextFlush;
+    this.nextFlush = null;
+    const done = this.write();
+    this.flushing = done;
+    void done.then(() => {
+      if (this.flushing === done) this.flushing = null;
+      batch?.resolve();
+    });
+  }
+
+  private async write(): Promise<void> {
     if (this.stopped || (this.pending.size === 0 && this.pendingCounts.size === 0)) return;
     // Only the command connection matters here: a subscriber outage must not drop the mirror.
     if (!this.redis.commandUp) {
