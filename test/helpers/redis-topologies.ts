@@ -72,6 +72,25 @@ export class ServerProcess {
 
 const NO_DISK = ['--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--bind', '127.0.0.1'];
 
+/**
+ * Whether `replicas` replicas have a write just made on the master. A replica reported
+ * online after a diskless sync is sent no writes until its first acknowledgement (up to a
+ * second later): a master killed in that window takes them with it, so a test's setup must
+ * not count a replica before it streams. The probe key is one the master serves (on a
+ * Cluster the first few names may belong to other masters), and expires by itself.
+ */
+async function streaming(master: { host: string; port: number }, replicas: number): Promise<boolean> {
+  for (let i = 0; ; i++) {
+    try {
+      await command(master, 'SET', `gatehouse-test:replication-probe:${i}`, '1', 'PX', 5000);
+      break;
+    } catch (err) {
+      if (!/MOVED/.test(String(err)) || i >= 64) throw err;
+    }
+  }
+  return (await command<number>(master, 'WAIT', replicas, 1000)) >= replicas;
+}
+
 async function command<T>(address: { host: string; port: number }, ...args: (string | number)[]): Promise<T> {
   const client = new Redis({ ...address, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
   client.on('error', () => undefined);
@@ -212,7 +231,7 @@ export class SentinelSet {
       async () => {
         const info = await command<string>({ host: '127.0.0.1', port: masterPort }, 'INFO', 'replication');
         const online = (info.match(/state=online/g) ?? []).length;
-        return online === replicas;
+        return online === replicas && (await streaming({ host: '127.0.0.1', port: masterPort }, replicas));
       },
       { timeoutMs: 20_000, intervalMs: 50, what: 'the replicas to sync' },
     );
@@ -305,6 +324,7 @@ export class ClusterSet {
         for (const port of masters) {
           const info = await command<string>({ host: '127.0.0.1', port }, 'INFO', 'replication');
           if ((info.match(/state=online/g) ?? []).length < this.replicasPerMaster) return false;
+          if (!(await streaming({ host: '127.0.0.1', port }, this.replicasPerMaster))) return false;
         }
         return masters.length > 0;
       },
