@@ -183,6 +183,24 @@ export class EnvSchema {
   REDIS_KEY_PREFIX = 'gatehouse:';
 
   /**
+   * Commands that may wait for Redis' answer at once; beyond it new ones fail at once, as
+   * with Redis down. Bounds the memory a Redis that hangs can hold; far above what a
+   * healthy Redis ever has in flight.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(10_000_000)
+  REDIS_MAX_PENDING_COMMANDS = 10_000;
+
+  /** The same bound in bytes of arguments (32 MiB). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(65_536)
+  @Max(4_294_967_296)
+  REDIS_MAX_PENDING_BYTES = 33_554_432;
+
+  /**
    * The Redis engine keeps each bus channel's messages in a capped log, so an instance whose
    * subscription dropped reads back what it missed; `off`: plain pub/sub, a gap loses them.
    */

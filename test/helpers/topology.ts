@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { Cluster, Redis } from 'ioredis';
-import { redisAnswers, SHARED_REDIS_URL } from './redis.js';
+import { RedisProcess, redisAnswers, SHARED_REDIS_URL } from './redis.js';
 import { deleteKeys } from './redis-cleanup.js';
 import { ClusterSet, SentinelSet } from './redis-topologies.js';
 import { waitFor } from './wait.js';
@@ -84,19 +84,75 @@ export async function openTopology(name: TopologyName): Promise<TestRedis> {
   return cluster(set.nodeList, set);
 }
 
-function single(): TestRedis {
-  const client = new Redis(SHARED_REDIS_URL);
+/** A topology of the suite's own that a test may strike: hang it or empty it. */
+export interface FaultyRedis extends TestRedis {
+  /**
+   * SIGSTOP every master: Redis hangs with its connections open, as in a long fork, a
+   * swapping host or a partition (the sentinels stay up and wait longer than a test runs).
+   */
+  pause(): void;
+  resume(): void;
+  /** `FLUSHALL` on every master: what an eviction storm or an operator's mistake leaves. */
+  flushAll(): Promise<void>;
+}
+
+/**
+ * Opens a topology of the suite's own whatever its kind (a private single Redis too), so
+ * that its faults hit no other suite.
+ */
+export async function openFaultyTopology(name: TopologyName): Promise<FaultyRedis> {
+  if (name === 'single') {
+    const server = await RedisProcess.start();
+    const redis = single(server.url, () => server.stop());
+    return {
+      ...redis,
+      pause: () => server.pause(),
+      resume: () => server.resume(),
+      flushAll: async () => {
+        await redis.client.flushall();
+      },
+    };
+  }
+  if (name === 'sentinel') {
+    // Down-after far beyond a test: a paused master is a hang here, not a failover.
+    const set = await SentinelSet.start({ downAfterMs: 60_000 });
+    const master = set.server(await set.masterPort());
+    const redis = sentinel(set.sentinelList, set.name, set);
+    return {
+      ...redis,
+      pause: () => master.pause(),
+      resume: () => master.resume(),
+      flushAll: async () => {
+        await redis.client.flushall();
+      },
+    };
+  }
+  const set = await ClusterSet.start();
+  const redis = cluster(set.nodeList, set);
+  return {
+    ...redis,
+    pause: () => set.nodes.forEach((node) => node.pause()),
+    resume: () => set.nodes.forEach((node) => node.resume()),
+    flushAll: async () => {
+      await Promise.all((redis.client as Cluster).nodes('master').map((node) => node.flushall()));
+    },
+  };
+}
+
+function single(url = SHARED_REDIS_URL, stop: () => Promise<void> = () => Promise.resolve()): TestRedis {
+  const client = new Redis(url);
+  client.on('error', () => undefined);
   return {
     name: 'single',
     client,
-    env: (prefix) => ({ REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: prefix }),
+    env: (prefix) => ({ REDIS_URL: url, REDIS_KEY_PREFIX: prefix }),
     busSubscribers: (prefix, count) => waitForSubscribers(() => numsub(client, revokeChannel(prefix)), count),
     deleteKeys: async (prefix) => {
-      await deleteKeys(SHARED_REDIS_URL, prefix);
+      await deleteKeys(url, prefix);
     },
-    close: () => {
+    close: async () => {
       client.disconnect();
-      return Promise.resolve();
+      await stop();
     },
   };
 }

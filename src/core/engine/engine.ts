@@ -11,6 +11,7 @@ import { RedisClientRegistry } from '../registry/redis-client-registry.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { RedisStore } from '../store/redis-store.js';
 import type { Store } from '../store/store.js';
+import type { RedisPending } from './command-gate.js';
 import { RedisConnections, topologyOf } from './redis-connections.js';
 
 const READY_PING_TIMEOUT_MS = 1000;
@@ -44,7 +45,10 @@ export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges
       this.registry = new MemoryClientRegistry(this.bus, log);
     } else {
       this.kind = 'redis';
-      this.redis = new RedisConnections(topology, config.REDIS_KEY_PREFIX, log);
+      this.redis = new RedisConnections(topology, config.REDIS_KEY_PREFIX, log, {
+        commands: config.REDIS_MAX_PENDING_COMMANDS,
+        bytes: config.REDIS_MAX_PENDING_BYTES,
+      });
       const busLog =
         config.BUS_LOG === 'on' ? { maxLength: config.BUS_LOG_MAX_LEN, ttlMs: config.BUS_LOG_TTL_MS } : null;
       this.bus = new RedisEventBus(this.redis, log, { timing, busLog });
@@ -82,6 +86,10 @@ export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges
       subscriber: this.redis.subscribed,
       bus: (this.bus as RedisEventBus).isListening,
     };
+  }
+
+  redisPending(): RedisPending | null {
+    return this.redis?.pending ?? null;
   }
 
   async onModuleInit(): Promise<void> {

@@ -2,6 +2,8 @@ import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import type { Logger as Pino } from 'pino';
 import { hostList, type EnvSchema } from '../../config/env.schema.js';
+import { OccasionalWarning } from '../logging/occasional-warning.js';
+import { CommandGate, DEFAULT_PENDING_LIMITS, type PendingLimits, type RedisPending } from './command-gate.js';
 
 /** Where the engine's Redis is: one server, a master found through Sentinel, or a Cluster. */
 export type RedisTopology =
@@ -63,11 +65,19 @@ export class RedisConnections {
   private readonly lostListeners = new Set<() => void>();
   private downSince: number | null = null;
   private subscriberUp = false;
+  /** Bounds what waits for an answer on the command connection (see `CommandGate`). */
+  private readonly gate: CommandGate;
+  /** Set from a stall's reset until the command connection is ready again. */
+  private resetting = false;
+  private stallResets = 0;
+  /** A saturated Redis refuses every command: one line per interval, not per command. */
+  private readonly refusal: OccasionalWarning;
 
   constructor(
     readonly topology: RedisTopology,
     readonly prefix: string,
     private readonly log: Pino,
+    limits: PendingLimits = DEFAULT_PENDING_LIMITS,
   ) {
     const retryStrategy = (times: number): number => Math.min(50 * times, 1000);
     this.sharded = topology.kind === 'cluster';
@@ -129,6 +139,13 @@ export class RedisConnections {
         maxRetriesPerRequest: 0,
       });
     }
+    this.refusal = new OccasionalWarning(log, 'too much is waiting for redis; refusing commands');
+    this.gate = new CommandGate(
+      limits,
+      () => this.stalled(),
+      () => this.refusal.warn({ connection: 'command', limits }),
+    );
+    this.gate.install(this.command);
     this.command.on('error', (err: Error) => this.onError('command', err));
     this.command.on('ready', () => this.handleReady('command'));
     this.subscriber.on('error', (err: Error) => this.onError('subscriber', err));
@@ -240,6 +257,28 @@ export class RedisConnections {
     await Promise.allSettled([quit(this.command), quit(this.subscriber)]);
   }
 
+  /** What waits for Redis on the command connection now, and what the bounds refused and reset so far. */
+  get pending(): RedisPending {
+    const { commands, bytes, refused } = this.gate;
+    return { commands, bytes, refused, resets: this.stallResets };
+  }
+
+  /**
+   * A command went unanswered for `COMMAND_TIMEOUT_MS`: Redis hangs. Everything sent since
+   * waits in ioredis' queue; dropping the connection frees it, and ioredis reconnects by
+   * itself (failing every command at once meanwhile, as when Redis is down).
+   */
+  private stalled(): void {
+    if (this.resetting || this.command.status !== 'ready') return;
+    this.resetting = true;
+    this.stallResets++;
+    this.log.warn(
+      { connection: 'command', timeoutMs: COMMAND_TIMEOUT_MS, pending: this.gate.commands },
+      'redis did not answer in time; connection reset',
+    );
+    this.command.disconnect(true);
+  }
+
   private onError(name: string, err: Error): void {
     // Log the first error of an outage only: a reconnect loop would flood the log.
     if (this.downSince === null) {
@@ -249,6 +288,9 @@ export class RedisConnections {
   }
 
   private handleReady(name: 'command' | 'subscriber'): void {
+    if (name === 'command') {
+      this.resetting = false;
+    }
     if (this.downSince !== null) {
       this.log.info({ connection: name, downMs: Date.now() - this.downSince }, 'redis available again');
       this.downSince = null;

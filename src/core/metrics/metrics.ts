@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { AppConfig } from '../../config/app-config.js';
 import type { TopicEntry } from '../bus/event-bus.js';
+import type { RedisPending } from '../engine/command-gate.js';
 import { VERSION } from '../version.js';
 import { LATENCY_BUCKETS } from './latency-histogram.js';
 import { ProtocolStats } from './protocol-stats.js';
@@ -18,6 +19,8 @@ export interface EngineGauges {
   readonly busUnrepaired: number;
   /** Each Redis connection and whether it is up; null for the embedded engine. */
   redisLinks(): Record<string, boolean> | null;
+  /** What waits for Redis on the command connection, and what its bounds refused and reset; null for the embedded engine. */
+  redisPending(): RedisPending | null;
 }
 
 /** A protocol's per-connection deflate contexts, read when Prometheus scrapes. */
@@ -248,6 +251,36 @@ export class Metrics {
       'gatehouse_bus_unrepaired_gaps_total',
       'Gaps in the bus whose messages were no longer in the log (they are lost)',
       (e) => e.busUnrepaired,
+    );
+    engineCounter(
+      'gatehouse_redis_refused_commands_total',
+      'Commands refused at once because too much was waiting for Redis (REDIS_MAX_PENDING_COMMANDS / _BYTES)',
+      (e) => e.redisPending()?.refused ?? 0,
+    );
+    engineCounter(
+      'gatehouse_redis_stall_resets_total',
+      'Times the command connection was reset because Redis left a command unanswered past its timeout',
+      (e) => e.redisPending()?.resets ?? 0,
+    );
+    const pendingGauge = (name: string, help: string, read: (pending: { commands: number; bytes: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: register,
+        collect() {
+          const pending = engine()?.redisPending();
+          this.set(pending ? read(pending) : 0);
+        },
+      });
+    pendingGauge(
+      'gatehouse_redis_pending_commands',
+      'Commands sent to Redis and not yet answered (Redis engine only)',
+      (p) => p.commands,
+    );
+    pendingGauge(
+      'gatehouse_redis_pending_bytes',
+      'Bytes of arguments of the commands waiting for Redis, about (Redis engine only)',
+      (p) => p.bytes,
     );
     new Gauge({
       name: 'gatehouse_redis_up',

@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus, type Target } from '../../core/bus/event-bus.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
+import { OccasionalWarning } from '../../core/logging/occasional-warning.js';
 import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { Connection, type ClientId, type CloseSpec } from '../../core/registry/connection.js';
 import { SessionTable } from '../../core/registry/session-table.js';
@@ -45,6 +46,8 @@ export class HatsuService implements OnModuleDestroy {
   private readonly loadListeners = new Set<() => void>();
   private readonly unsubscribe: (() => void)[];
   private readonly log: Pino;
+  /** A hung or down Redis fails every presence update: one line per interval, not per update. */
+  private readonly localPresence: OccasionalWarning;
   private openSockets = 0;
   private identified = 0;
   /** The zlib sessions' deflate contexts, released while their connection is idle. */
@@ -60,6 +63,7 @@ export class HatsuService implements OnModuleDestroy {
     logger: GatehouseLogger,
   ) {
     this.log = logger.child({ protocol: HATSU });
+    this.localPresence = new OccasionalWarning(this.log, 'presence reached this instance only');
     this.zlib = new ZlibContexts(config.HATSU_ZLIB_IDLE_MS);
     this.sessions = new SessionTable(registry);
     // Admin dispatches answer how many sessions they reached, cluster-wide.
@@ -301,7 +305,7 @@ export class HatsuService implements OnModuleDestroy {
   private sendPresence(session: HatsuSession, presence: HatsuPresence): void {
     if (session.state !== 'ready') return;
     this.presence(session, presence).catch((err: unknown) => {
-      this.log.warn({ err: String(err), clientId: session.connection.id }, 'presence reached this instance only');
+      this.localPresence.warn({ err: String(err), clientId: session.connection.id });
     });
   }
 

@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { AppConfig } from '../../config/app-config.js';
 import { EventBus } from '../../core/bus/event-bus.js';
 import { GatehouseLogger } from '../../core/logging/gatehouse-logger.js';
+import { OccasionalWarning } from '../../core/logging/occasional-warning.js';
 import { ClientRegistry } from '../../core/registry/client-registry.js';
 import { Connection, type ClientId } from '../../core/registry/connection.js';
 import { SessionTable } from '../../core/registry/session-table.js';
@@ -43,6 +44,8 @@ export interface ConnectionEvent {
 export class JacService implements JacNotifier {
   private readonly sessions: SessionTable<JacSession>;
   private readonly log: Pino;
+  /** A hung or down Redis fails every socket publish: one line per interval, not per frame. */
+  private readonly localOnly: OccasionalWarning;
 
   constructor(
     private readonly registry: ClientRegistry,
@@ -52,6 +55,7 @@ export class JacService implements JacNotifier {
     logger: GatehouseLogger,
   ) {
     this.log = logger.child({ protocol: JAC });
+    this.localOnly = new OccasionalWarning(this.log, 'publish reached this instance only');
     this.sessions = new SessionTable(registry);
     registry.relay(JAC_EVENTS);
   }
@@ -121,7 +125,7 @@ export class JacService implements JacNotifier {
    */
   notifyFromSocket(kind: PublishKind, ids: readonly string[], data: unknown): void {
     this.notify(kind, ids, data).catch((err: unknown) => {
-      this.log.warn({ err: String(err) }, 'publish reached this instance only');
+      this.localOnly.warn({ err: String(err) });
     });
   }
 
