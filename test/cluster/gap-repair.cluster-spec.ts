@@ -25,14 +25,20 @@ const READ_TIMEOUT_MS = 30_000;
 /** One protocol's stream of numbered messages: published through A's admin API, read on B. */
 interface Feed {
   readonly protocol: string;
-  /** Publishes message `n`; true when the gateway accepted it. */
+  /** Publishes message `n`; true when the gateway accepted it (a refusal throws, saying what it was). */
   publish(n: number): Promise<boolean>;
   /** The numbers of the next message (or frame of messages) the subscriber on B reads. */
   read(): Promise<number[]>;
   close(): Promise<void>;
 }
 
-const accepted = (status: number) => (answer: { status: number }) => answer.status === status;
+/** True when the gateway answered `status`; any other answer is thrown, for the run to report. */
+const accepted =
+  (status: number) =>
+  (answer: { status: number; text: string }): boolean => {
+    if (answer.status !== status) throw new Error(`${answer.status} ${answer.text.slice(0, 200)}`);
+    return true;
+  };
 
 async function openFeeds(a: TestApp, b: TestApp): Promise<Feed[]> {
   const channel = `gap-${snowflake()}`;
@@ -103,11 +109,17 @@ class FeedRun {
   private async publishAll(): Promise<void> {
     while (!this.stopped) {
       const n = ++this.attempted;
-      if (await this.feed.publish(n).catch(() => false)) this.accepted.add(n);
+      const ok = await this.feed.publish(n).catch((err: unknown) => {
+        this.lastRefusal = err instanceof Error ? err.message : String(err);
+        return false;
+      });
+      if (ok) this.accepted.add(n);
       await delay(PACE_MS);
     }
   }
 
+  /** The last publish the gateway refused, and how it answered. */
+  private lastRefusal = 'none';
   /** Why the reader stopped: its socket closed, or it read something else. */
   private readError: unknown = null;
 
@@ -126,7 +138,7 @@ class FeedRun {
   async received(count: number): Promise<void> {
     await waitFor(() => this.got.length >= count, {
       timeoutMs: 30_000,
-      what: `${this.feed.protocol}: ${count} messages on B (${this.got.length} so far, ${this.accepted.size} of ${this.attempted} accepted; reader: ${this.readError instanceof Error ? this.readError.message : 'reading'})`,
+      what: `${this.feed.protocol}: ${count} messages on B (${this.got.length} so far, ${this.accepted.size} of ${this.attempted} accepted, last refusal: ${this.lastRefusal}; reader: ${this.readError instanceof Error ? this.readError.message : 'reading'})`,
     });
   }
 

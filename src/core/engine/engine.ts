@@ -79,6 +79,10 @@ export class Engine implements OnModuleInit, OnApplicationShutdown, EngineGauges
     return this.bus instanceof RedisEventBus ? this.bus.unrepaired : 0;
   }
 
+  get registryRewrites(): number {
+    return this.registry instanceof RedisClientRegistry ? this.registry.rewrites : 0;
+  }
+
   redisLinks(): Record<string, boolean> | null {
     if (!this.redis) return null;
     return {

@@ -17,6 +17,8 @@ export interface EngineGauges {
   /** Bus messages recovered from the log after a gap, and gaps it could not fill. */
   readonly busRepaired: number;
   readonly busUnrepaired: number;
+  /** Times the registry found its keys gone from Redis (a flush, an eviction) and rewrote them. */
+  readonly registryRewrites: number;
   /** Each Redis connection and whether it is up; null for the embedded engine. */
   redisLinks(): Record<string, boolean> | null;
   /** What waits for Redis on the command connection, and what its bounds refused and reset; null for the embedded engine. */
@@ -251,6 +253,11 @@ export class Metrics {
       'gatehouse_bus_unrepaired_gaps_total',
       'Gaps in the bus whose messages were no longer in the log (they are lost)',
       (e) => e.busUnrepaired,
+    );
+    engineCounter(
+      'gatehouse_registry_rewrites_total',
+      'Times this instance found its part of the cluster view gone from Redis (a flush, an eviction) and rewrote it',
+      (e) => e.registryRewrites,
     );
     engineCounter(
       'gatehouse_redis_refused_commands_total',

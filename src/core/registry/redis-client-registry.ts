@@ -2,6 +2,7 @@ import type { Logger as Pino } from 'pino';
 import type { EventBus } from '../bus/event-bus.js';
 import type { RedisConnections } from '../engine/redis-connections.js';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
+import { OccasionalWarning } from '../logging/occasional-warning.js';
 import { ClientRegistry, type CountTarget } from './client-registry.js';
 import type { ClientInfo, Connection } from './connection.js';
 
@@ -34,7 +35,7 @@ export function countField(protocol: string, target: CountTarget): string {
  * both kept alive by a heartbeat in the `instances` sorted set. A dead instance's clients
  * and counts vanish from the view when its heartbeat stops. Writes are batched per tick,
  * and both hashes are rewritten after every reconnect, so an outage never leaves them
- * stale. The counts hash is what makes `count` O(instances): one HGET per instance
+ * stale, and by the heartbeat when it finds them gone (a flush, an eviction). The counts hash is what makes `count` O(instances): one HGET per instance
  * instead of reading every client.
  */
 export class RedisClientRegistry extends ClientRegistry {
@@ -51,6 +52,9 @@ export class RedisClientRegistry extends ClientRegistry {
   private readonly hashKey: string;
   private readonly countsKey: string;
   private readonly instancesKey: string;
+  /** Times the heartbeat found this instance's hashes gone from Redis and rewrote them. */
+  private rewritten = 0;
+  private readonly missingKeys: OccasionalWarning;
 
   constructor(
     bus: EventBus,
@@ -64,6 +68,7 @@ export class RedisClientRegistry extends ClientRegistry {
     this.hashKey = connsKey(redis, this.instanceId);
     this.countsKey = countsKey(redis, this.instanceId);
     this.instancesKey = redis.key('instances');
+    this.missingKeys = new OccasionalWarning(log, 'registry keys were missing from redis; rewritten');
   }
 
   start(): void {
@@ -142,6 +147,11 @@ export class RedisClientRegistry extends ClientRegistry {
     this.scheduleFlush();
   }
 
+  /** Times the heartbeat found this instance's hashes gone from Redis and rewrote them. */
+  get rewrites(): number {
+    return this.rewritten;
+  }
+
   instances(): Promise<string[]> {
     return this.liveInstances();
   }
@@ -213,11 +223,18 @@ export class RedisClientRegistry extends ClientRegistry {
     await pipeline.exec().catch(() => undefined);
   }
 
+  /**
+   * Tells the live set this instance is alive (ZADD re-creates the set if it is gone) and
+   * extends its hashes' lives. A hash that should exist and does not (the PEXPIRE found no
+   * key: a `FLUSHALL`, an eviction, a failover to a replica that missed the writes) is
+   * rewritten from the local state at once, so the view heals within one heartbeat while
+   * every client stays connected.
+   */
   private async beat(): Promise<void> {
     if (this.stopped || !this.redis.commandUp) return;
     const now = Date.now();
     // Two pipelines: the live set and this instance's hashes live in different slots.
-    await Promise.all([
+    const results = await Promise.all([
       this.redis.command
         .pipeline()
         .zadd(this.instancesKey, now, this.instanceId)
@@ -228,7 +245,15 @@ export class RedisClientRegistry extends ClientRegistry {
         .pexpire(this.hashKey, this.timing.ttlMs)
         .pexpire(this.countsKey, this.timing.ttlMs)
         .exec(),
-    ]).catch(() => undefined);
+    ]).catch(() => null);
+    const extended = results?.[1];
+    if (!extended || this.stopped) return;
+    const [conns, counts] = extended.map(([err, found]) => err === null && found === 0);
+    const missing = (conns && this.size > 0) || (counts && !this.localCounts().next().done);
+    if (!missing) return;
+    this.rewritten++;
+    this.missingKeys.warn({ instance: this.instanceId });
+    await this.resync();
   }
 
   private async resync(): Promise<void> {
