@@ -10,6 +10,7 @@ import { fdHardLimit, freePort, startServer } from './lib/proc.mjs';
 import { fanout } from './scenarios/fanout.mjs';
 import { idle } from './scenarios/idle.mjs';
 import { fatesReplay } from './scenarios/fates-replay.mjs';
+import { echo, felixHeartbeat, hatsuHeartbeat } from './scenarios/roundtrip.mjs';
 import { hatsuDispatch, jemallocEnv, prepareHatsu } from './scenarios/hatsu-zlib.mjs';
 import { startCluster, startRedis } from './lib/redis.mjs';
 
@@ -25,6 +26,7 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string' },
     repeat: { type: 'string' },
     json: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
   },
 });
 
@@ -79,22 +81,34 @@ async function measuredFanout(servers, redis, options) {
   };
 }
 
+/** The Socket.IO 4 peer (bench/baseline/socketio.mjs), driven through socket.io-client. */
+async function startPeer(name, env = {}) {
+  const server = await startServer(name, 'bench/baseline/socketio.mjs', env, await freePort());
+  server.driver = 'sio';
+  return server;
+}
+
 async function withServers(fn) {
   const relay = await startServer('relay', 'bench/baseline/relay.mjs', {}, await freePort());
   const gatehouse = await startServer('gatehouse', GATEHOUSE_MAIN, GATEHOUSE_ENV, await freePort());
+  const peer = await startPeer('socket.io');
   try {
-    return await fn({ relay, gatehouse });
+    return await fn({ relay, gatehouse, peer });
   } finally {
-    await Promise.all([relay.stop(), gatehouse.stop()]);
+    await Promise.all([relay.stop(), gatehouse.stop(), peer.stop()]);
   }
 }
 
-/** Runs baseline and candidate `REPEAT` times, alternating, so drift hits both alike. */
-async function alternate(baseline, candidate) {
-  const runs = { baseline: [], candidate: [] };
+/**
+ * Runs baseline and candidate (and the Socket.IO peer, when given) `REPEAT` times in turn,
+ * so drift hits them all alike.
+ */
+async function alternate(baseline, candidate, peer) {
+  const runs = { baseline: [], candidate: [], peer: peer ? [] : null };
   for (let i = 0; i < REPEAT; i++) {
     runs.baseline.push(await baseline(i));
     runs.candidate.push(await candidate(i));
+    if (peer) runs.peer.push(await peer(i));
   }
   return runs;
 }
@@ -107,14 +121,30 @@ function median(values) {
 }
 
 const rows = [];
-/** One figure: the baseline's and the gateway's medians over the runs, and their ratio. */
-function row(scenario, metric, runs, field, target = '') {
+/** The ratio of each alternating pair: how much of the median is noise. */
+function pairSpread(candidate, baseline, field) {
+  const pairs = candidate.map((r, i) => r[field] / baseline[i][field]).filter(Number.isFinite);
+  return pairs.length > 1 ? [Math.min(...pairs), Math.max(...pairs)] : null;
+}
+/**
+ * One figure: the baseline's and the gateway's medians over the runs, and their ratio; with
+ * a peer in the runs, the Socket.IO median and the gateway's ratio to it too.
+ */
+function row(scenario, metric, runs, field, target = '', peerTarget = '') {
   const baseline = median(runs.baseline.map((r) => r[field]));
   const gatehouse = median(runs.candidate.map((r) => r[field]));
-  // The ratio of each alternating pair: how much of the median is noise.
-  const pairs = runs.candidate.map((r, i) => r[field] / runs.baseline[i][field]).filter(Number.isFinite);
-  const spread = pairs.length > 1 ? [Math.min(...pairs), Math.max(...pairs)] : null;
-  rows.push({ scenario, metric, baseline, gatehouse, ratio: gatehouse / baseline, spread, target });
+  const spread = pairSpread(runs.candidate, runs.baseline, field);
+  const entry = { scenario, metric, baseline, gatehouse, ratio: gatehouse / baseline, spread, target };
+  if (runs.peer) {
+    const peer = median(runs.peer.map((r) => r[field]));
+    Object.assign(entry, {
+      peer,
+      peerRatio: gatehouse / peer,
+      peerSpread: pairSpread(runs.candidate, runs.peer, field),
+      peerTarget,
+    });
+  }
+  rows.push(entry);
 }
 /** A figure with no baseline of its own. */
 function single(scenario, metric, values, target = '') {
@@ -129,17 +159,18 @@ const SCENARIOS = {
       seconds: num(flags.seconds, SMOKE ? 1 : 10),
       payloadBytes: 64,
     };
-    await withServers(async ({ relay, gatehouse }) => {
+    await withServers(async ({ relay, gatehouse, peer }) => {
       const runs = await alternate(
         () => fanout(relay, options),
         () => fanout(gatehouse, options),
+        () => fanout(peer, options),
       );
       const name = `fan-out ${options.subscribers} subs @ ${options.rate}/s (baseline: relay)`;
-      row(name, 'server CPU µs / delivered msg', runs, 'cpuUsPerMsg', '≤ 1.0x');
+      row(name, 'server CPU µs / delivered msg', runs, 'cpuUsPerMsg', '≤ 1.0x', '≤ 0.7x');
       row(name, '  of which user space', runs, 'userUsPerMsg');
       row(name, '  of which kernel', runs, 'systemUsPerMsg');
       row(name, 'delivered msg/s', runs, 'rate');
-      row(name, 'loss', runs, 'loss', '0');
+      row(name, 'loss', runs, 'loss', '0', '0');
       row(name, 'p50 latency ms', runs, 'p50');
       row(name, 'p99 latency ms', runs, 'p99', '≤ 1.2x');
     });
@@ -151,16 +182,58 @@ const SCENARIOS = {
       payloadBytes: 64,
       max: true,
     };
-    await withServers(async ({ relay, gatehouse }) => {
+    await withServers(async ({ relay, gatehouse, peer }) => {
       const runs = await alternate(
         () => fanout(relay, options),
         () => fanout(gatehouse, options),
+        () => fanout(peer, options),
       );
       const name = `fan-out ${options.subscribers} subs, max rate (baseline: relay)`;
-      row(name, 'server CPU µs / delivered msg', runs, 'cpuUsPerMsg', '≤ 1.0x');
+      row(name, 'server CPU µs / delivered msg', runs, 'cpuUsPerMsg', '≤ 1.0x', '≤ 0.7x');
       row(name, 'delivered msg/s', runs, 'rate');
       row(name, 'p99 latency ms', runs, 'p99');
     });
+  },
+  async roundtrip() {
+    // One request in flight per client: what a client frame costs on the way in.
+    const options = { clients: num(flags.connections, SMOKE ? 10 : 100), seconds: num(flags.seconds, SMOKE ? 1 : 10) };
+    await withServers(async ({ relay, gatehouse, peer }) => {
+      const runs = await alternate(
+        () => echo(relay, options),
+        () => echo(gatehouse, options),
+        () => echo(peer, options),
+      );
+      const name = `round trip: ${options.clients} clients, publish to own channel → echo (baseline: relay)`;
+      row(name, 'server CPU µs / round trip', runs, 'cpuUsPerRoundTrip', '≤ 1.3x', '≤ 0.7x');
+      row(name, 'round trips / s', runs, 'rate');
+      row(name, 'p50 latency ms', runs, 'p50');
+      row(name, 'p99 latency ms', runs, 'p99', '', '≤ 1.0x');
+    });
+    // Felix and hatsu heartbeats: answered from memory, no fan-out; the relay's echo is the yardstick.
+    const gatehouse = await startServer('gatehouse', GATEHOUSE_MAIN, GATEHOUSE_ENV, await freePort());
+    const relay = await startServer('relay', 'bench/baseline/relay.mjs', {}, await freePort());
+    try {
+      const admin = { Authorization: `Bearer ${GATEHOUSE_ENV.ADMIN_TOKEN}`, 'Content-Type': 'application/json' };
+      const created = await fetch(`http://127.0.0.1:${gatehouse.port}/admin/felix/tokens`, {
+        method: 'POST',
+        headers: admin,
+        body: '{}',
+      });
+      const { token } = await created.json();
+      await prepareHatsu(gatehouse, { sessions: options.clients, adminToken: GATEHOUSE_ENV.ADMIN_TOKEN });
+      for (const [label, run] of [
+        ['Felix heartbeat 20001 → ACK 10001', () => felixHeartbeat(gatehouse, { ...options, token })],
+        ['hatsu HEARTBEAT → ACK', () => hatsuHeartbeat(gatehouse, options)],
+      ]) {
+        const runs = await alternate(() => echo(relay, options), run);
+        const name = `round trip: ${options.clients} clients, ${label} (baseline: relay echo)`;
+        row(name, 'server CPU µs / round trip', runs, 'cpuUsPerRoundTrip', '≤ 1.3x');
+        row(name, 'round trips / s', runs, 'rate');
+        row(name, 'p99 latency ms', runs, 'p99');
+      }
+    } finally {
+      await Promise.all([gatehouse.stop(), relay.stop()]);
+    }
   },
   async metrics() {
     // The same gateway with its metrics off (the baseline) and on: what counting every frame,
@@ -216,8 +289,8 @@ const SCENARIOS = {
     if (connections < requested) {
       note(`idle: ${requested} connections requested; the open-file hard limit allows ${connections}`);
     }
-    const fresh = (name, script, env) => async () => {
-      const server = await startServer(name, script, env, await freePort());
+    const fresh = (start) => async () => {
+      const server = await start();
       try {
         return await idle(server, { connections });
       } finally {
@@ -225,11 +298,12 @@ const SCENARIOS = {
       }
     };
     const runs = await alternate(
-      fresh('relay', 'bench/baseline/relay.mjs', {}),
-      fresh('gatehouse', GATEHOUSE_MAIN, GATEHOUSE_ENV),
+      fresh(async () => startServer('relay', 'bench/baseline/relay.mjs', {}, await freePort())),
+      fresh(async () => startServer('gatehouse', GATEHOUSE_MAIN, GATEHOUSE_ENV, await freePort())),
+      fresh(() => startPeer('socket.io')),
     );
     const name = `idle ${connections} connections (baseline: relay)`;
-    row(name, 'server RSS bytes / connection', runs, 'rssPerConn', '≤ 2x, < 10 KB');
+    row(name, 'server RSS bytes / connection', runs, 'rssPerConn', '≤ 2x, < 10 KB', '≤ 0.5x');
     row(name, 'accepted connections / s', runs, 'acceptRate', '≥ 0.8x');
   },
   async cluster() {
@@ -244,15 +318,21 @@ const SCENARIOS = {
     const alone = await startServer('gatehouse', GATEHOUSE_MAIN, GATEHOUSE_ENV, await freePort());
     const a = await startServer('gatehouse-a', GATEHOUSE_MAIN, env, await freePort());
     const b = await startServer('gatehouse-b', GATEHOUSE_MAIN, env, await freePort());
+    // Two Socket.IO instances on @socket.io/redis-adapter, on the same Redis.
+    const peers = [
+      await startPeer('socket.io-a', { REDIS_URL: redis.url }),
+      await startPeer('socket.io-b', { REDIS_URL: redis.url }),
+    ];
     const clustered = (subscribers) => measuredFanout([a, b], redis, { ...options, subscribers });
     try {
       const runs = await alternate(
         () => fanout(alone, options),
         () => clustered(options.subscribers),
+        () => fanout(peers, options),
       );
       const name = `cluster: 2 instances, ${options.subscribers} subs @ ${options.rate}/s (baseline: 1 instance)`;
-      row(name, 'server CPU µs / delivered msg (sum)', runs, 'cpuUsPerMsg', '≤ 1.5x');
-      row(name, 'loss', runs, 'loss', '0');
+      row(name, 'server CPU µs / delivered msg (sum)', runs, 'cpuUsPerMsg', '≤ 1.5x', '≤ 0.7x');
+      row(name, 'loss', runs, 'loss', '0', '0');
       row(name, 'p99 latency ms', runs, 'p99');
       single(
         name,
@@ -275,7 +355,7 @@ const SCENARIOS = {
         target: '≈ 1.0x',
       });
     } finally {
-      await Promise.all([alone.stop(), a.stop(), b.stop()]);
+      await Promise.all([alone.stop(), a.stop(), b.stop(), ...peers.map((peer) => peer.stop())]);
       await redis.stop();
     }
   },
@@ -570,19 +650,60 @@ for (const name of selected) {
     process.exit(2);
   }
 }
-for (const name of selected) await SCENARIOS[name]();
+const fmt = (v) => (typeof v !== 'number' || Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3));
+const spread = (pair) => (pair ? `${pair[0].toFixed(2)}–${pair[1].toFixed(2)}` : '');
+
+// One line as each scenario starts and one as it ends (its first figure and ratio), on
+// stderr, so the table on stdout stays clean; --quiet leaves only the table.
+const progress = (text) => {
+  if (!flags.quiet) note(text);
+};
+const started = performance.now();
+for (const [index, name] of selected.entries()) {
+  const from = rows.length;
+  const t0 = performance.now();
+  progress(`[${index + 1}/${selected.length}] ${name}: running`);
+  await SCENARIOS[name]();
+  const first = rows[from];
+  const seconds = ((performance.now() - t0) / 1000).toFixed(0);
+  const figure = first
+    ? `${first.metric.trim()} ${fmt(first.gatehouse)} (${fmt(first.ratio)}x baseline${first.peer === undefined ? '' : `, ${fmt(first.peerRatio)}x Socket.IO`})`
+    : 'no figures';
+  progress(`[${index + 1}/${selected.length}] ${name}: done in ${seconds} s; ${figure}`);
+}
+progress(`all done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${new Date().toISOString()}`;
 if (flags.json) {
   console.log(JSON.stringify({ machine, repeat: REPEAT, rows }, null, 2));
 } else {
-  const fmt = (v) =>
-    typeof v !== 'number' || Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3);
-  const spread = (r) => (r.spread ? `${r.spread[0].toFixed(2)}–${r.spread[1].toFixed(2)}` : '');
-  const table = [['scenario', 'metric', 'baseline', 'gatehouse', 'ratio', 'pairs', 'target']].concat(
-    rows.map((r) => [r.scenario, r.metric, fmt(r.baseline), fmt(r.gatehouse), `${fmt(r.ratio)}x`, spread(r), r.target]),
+  const withPeer = rows.some((r) => r.peer !== undefined);
+  const header = ['scenario', 'metric', 'baseline', 'gatehouse', 'ratio', 'pairs', 'target'];
+  if (withPeer) header.push('socket.io', 'vs socket.io', 'pairs', 'target');
+  const table = [header].concat(
+    rows.map((r) => {
+      const line = [
+        r.scenario,
+        r.metric,
+        fmt(r.baseline),
+        fmt(r.gatehouse),
+        `${fmt(r.ratio)}x`,
+        spread(r.spread),
+        r.target,
+      ];
+      if (withPeer && r.peer !== undefined) {
+        line.push(fmt(r.peer), `${fmt(r.peerRatio)}x`, spread(r.peerSpread), r.peerTarget);
+      }
+      return line;
+    }),
   );
-  const widths = table[0].map((_, c) => Math.max(...table.map((line) => String(line[c]).length)));
+  const widths = header.map((_, c) => Math.max(...table.map((line) => String(line[c] ?? '').length)));
   console.log(`${machine}; medians of ${REPEAT} alternating run(s)`);
-  for (const line of table) console.log(line.map((cell, c) => String(cell).padEnd(widths[c])).join('  '));
+  for (const line of table)
+    console.log(
+      line
+        .map((cell, c) => String(cell).padEnd(widths[c]))
+        .join('  ')
+        .trimEnd(),
+    );
 }

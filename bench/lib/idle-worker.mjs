@@ -1,13 +1,19 @@
-// Holds `count` idle sockets to `url` for the idle-connections scenario, in its own
+// Holds `count` idle sockets to a server for the idle-connections scenario, in its own
 // process so no single process needs more file descriptors than the limit allows.
 // Prints "ready <ms>" once every socket has its greeting, then waits to be killed.
-import { openMany } from './clients.mjs';
+import { DRIVERS, openMany } from './drivers.mjs';
 
-const [url, count, concurrency] = process.argv.slice(2);
+const [port, count, concurrency, kind = 'ws'] = process.argv.slice(2);
+const driver = DRIVERS[kind];
+const server = { port: Number(port) };
 const start = performance.now();
-const sockets = await openMany(Number(count), () => url, { concurrency: Number(concurrency) });
+const sockets = await openMany(driver, Number(count), {
+  place: () => server,
+  channel: () => null,
+  concurrency: Number(concurrency),
+});
 process.stdout.write(`ready ${(performance.now() - start).toFixed(1)}\n`);
 process.on('SIGTERM', () => {
-  for (const ws of sockets) ws.terminate();
+  void driver.closeAll(sockets);
   process.exit(0);
 });

@@ -1,6 +1,7 @@
 // Scenario 1: one publisher, N subscribers on one channel, a fixed publish rate
 // (or as fast as the generator can go). Reports server CPU per delivered message.
-import { closeAll, now, open, openMany, percentiles } from '../lib/clients.mjs';
+import { now, percentiles } from '../lib/clients.mjs';
+import { driverOf, openMany } from '../lib/drivers.mjs';
 import { cpuSplitMs } from '../lib/proc.mjs';
 
 const SAMPLE_EVERY = 100;
@@ -15,27 +16,30 @@ export async function fanout(
   { subscribers, rate, seconds, payloadBytes, max = false, measure = {}, publisherOn = 0, subscriberOn },
 ) {
   const servers = Array.isArray(target) ? target : [target];
+  const driver = driverOf(servers[0]);
   const place = subscriberOn ?? ((i) => i % servers.length);
-  const urlOf = (server) => `ws://127.0.0.1:${servers[server].port}/websocket`;
   const cpuUser = () => servers.reduce((sum, s) => sum + cpuSplitMs(s.pid).user, 0);
   const cpuSystem = () => servers.reduce((sum, s) => sum + cpuSplitMs(s.pid).system, 0);
   let delivered = 0;
   let sampledReceived = 0;
   const latencies = [];
-  const subs = await openMany(subscribers, (i) => `${urlOf(place(i))}?channel_id=bench`, {
+  const subs = await openMany(driver, subscribers, {
+    place: (i) => servers[place(i)],
+    channel: () => 'bench',
     onMessage: (i, data) => {
       delivered++;
       if (i % SAMPLE_EVERY === 0) {
-        latencies.push(now() - JSON.parse(data).t);
+        latencies.push(now() - driver.stamp(data));
         if (i === 0) sampledReceived++;
       }
     },
   });
-  const publisher = await open(urlOf(publisherOn));
+  const publisher = await driver.open(servers[publisherOn], null);
   const pad = 'x'.repeat(Math.max(0, payloadBytes - 30));
+  const channels = ['bench'];
   let sent = 0;
   const publish = () => {
-    publisher.send(`{"type":"channel","channel_ids":["bench"],"data":{"t":${now().toFixed(3)},"p":"${pad}"}}`);
+    driver.publish(publisher, channels, { t: Number(now().toFixed(3)), p: pad });
     sent++;
   };
 
@@ -86,7 +90,7 @@ export async function fanout(
   const user = cpuUser() - user0;
   const system = cpuSystem() - system0;
   await measure.end?.();
-  await closeAll([publisher, ...subs]);
+  await driver.closeAll([publisher, ...subs]);
   const { p50, p99 } = percentiles(latencies);
   return {
     published: sent,

@@ -6,16 +6,18 @@ import { rssBytes, spawnNode } from '../lib/proc.mjs';
 const PER_WORKER = 5000;
 
 export async function idle(server, { connections }) {
-  const url = `ws://127.0.0.1:${server.port}/websocket`;
   if (global.gc) global.gc();
   const rss0 = rssBytes(server.pid);
   const workers = [];
   const start = performance.now();
   for (let left = connections; left > 0; left -= PER_WORKER) {
     const count = Math.min(PER_WORKER, left);
-    const child = spawnNode(['bench/lib/idle-worker.mjs', url, String(count), '100'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawnNode(
+      ['bench/lib/idle-worker.mjs', String(server.port), String(count), '100', server.driver ?? 'ws'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     workers.push(child);
   }
   await Promise.all(

@@ -36,7 +36,7 @@ async function redisServerInstalled(): Promise<boolean> {
 // end against the baseline relay and the real gateway and yields sane figures.
 describe('benchmark harness (smoke)', () => {
   it('runs every scenario and reports finite figures with nothing lost', { timeout: 170_000 }, async () => {
-    const scenarios = ['fanout-1000', 'fanout-max', 'metrics', 'idle', 'fates-replay', 'hatsu-zlib'];
+    const scenarios = ['fanout-1000', 'fanout-max', 'roundtrip', 'metrics', 'idle', 'fates-replay', 'hatsu-zlib'];
     if (process.env.CI || ((await redisServerInstalled()) && (await redisAnswers())))
       scenarios.push('cluster', 'sharded', 'routing', 'bus-log');
     else console.log('NOTICE: redis-server not available; the cluster benchmark scenario is not smoke-tested');

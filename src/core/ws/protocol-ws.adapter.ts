@@ -13,6 +13,7 @@ import type { ProtocolStats } from '../metrics/protocol-stats.js';
 import { ClientRegistry } from '../registry/client-registry.js';
 import { createListener } from '../tls/tls-context.js';
 import { GatewayCatalog } from './gateway-catalog.js';
+import { GatewayDispatch, type Reply } from './gateway-dispatch.js';
 import { HandshakeGuard } from './handshake-guard.js';
 import { InboundBudget } from './inbound-budget.js';
 import { clientIp, setClientIp, setUpgradePrincipal, type UpgradeVerdict, type WsProtocol } from './ws-protocol.js';
@@ -30,6 +31,7 @@ interface Services {
   trust: ProxyTrust;
   registry: ClientRegistry;
   log: Pino;
+  dispatch: GatewayDispatch;
 }
 
 interface PingState {
@@ -57,6 +59,7 @@ const WS_VERSION = '13';
 export class ProtocolWsAdapter extends WsAdapter {
   private readonly routes = new Map<string, Route>();
   private readonly protocolOfSocket = new WeakMap<WebSocket, WsProtocol>();
+  private readonly replies = new Map<string, Reply>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly dedicated: Server[] = [];
   private mainListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | null = null;
@@ -71,12 +74,14 @@ export class ProtocolWsAdapter extends WsAdapter {
     if (!this.servicesRef) {
       const catalog: GatewayCatalog | null = this.app.get(GatewayCatalog, { strict: false });
       if (!catalog) throw new Error('GatewayCatalog is missing: import CoreModule');
+      const log = this.app.get(GatehouseLogger, { strict: false }).child({ context: 'WsAdapter' });
       this.servicesRef = {
         catalog,
         metrics: this.app.get(Metrics, { strict: false }),
         trust: this.app.get(ProxyTrust, { strict: false }),
         registry: this.app.get(ClientRegistry, { strict: false }),
-        log: this.app.get(GatehouseLogger, { strict: false }).child({ context: 'WsAdapter' }),
+        log,
+        dispatch: new GatewayDispatch(this.app, log),
       };
     }
     return this.servicesRef;
@@ -145,12 +150,14 @@ export class ProtocolWsAdapter extends WsAdapter {
       super.bindMessageHandlers(client, handlers, transform);
       return;
     }
-    // A gateway has a handful of handlers: a scan costs less than a Map per connection.
     const { codec } = protocol;
-    const { registry, metrics, log } = this.services;
+    const { metrics, log, dispatch } = this.services;
     const stats = metrics.protocol(protocol.name);
     const rates = this.catalog.inboundRates(protocol.maxPayload);
     const budget = rates && new InboundBudget(rates);
+    // Built once per protocol; a handler with an interceptor is left to Nest's own pipeline.
+    const fast = dispatch.handlers(protocol.name);
+    const reply = this.replier(protocol);
     let spent = false;
     client.on('message', (raw: RawData, isBinary: boolean) => {
       // Once past its budget, a client's frames are dropped unread until its socket is gone.
@@ -171,26 +178,47 @@ export class ProtocolWsAdapter extends WsAdapter {
         log.error({ err, protocol: protocol.name }, 'codec failed');
         return;
       }
-      const handler = routed && handlers.find((candidate) => candidate.message === routed.event);
-      if (!routed || !handler) return;
+      if (!routed) return;
+      const handler = fast.get(routed.event);
+      if (handler) {
+        handler.run(client, routed.data, reply);
+        return;
+      }
+      // A gateway has a handful of handlers: a scan costs less than a Map per connection.
+      const nest = handlers.find((candidate) => candidate.message === routed.event);
+      if (!nest) return;
       let result$: Observable<unknown>;
       try {
-        result$ = transform(handler.callback(routed.data, routed.event));
+        result$ = transform(nest.callback(routed.data, routed.event));
       } catch (err) {
         log.error({ err, protocol: protocol.name }, 'handler failed');
         return;
       }
       result$.subscribe({
-        next: (reply) => {
-          if (reply === undefined || reply === null) return;
-          // Through the connection, as every write: it is counted, and a client that keeps
-          // sending without reading is cut off instead of making the replies queue without
-          // bound. A socket its protocol never registered (or no longer has) gets nothing.
-          registry.connectionOf(client)?.send(codec.encode(reply), codec.binary === true);
-        },
+        next: (value) => reply(client, value),
         error: (err: unknown) => log.error({ err, protocol: protocol.name }, 'handler failed'),
       });
     });
+  }
+
+  /**
+   * Sends a handler's answer through the socket's connection, as every write: it is counted,
+   * and a client that keeps sending without reading is cut off instead of making the replies
+   * queue without bound. A socket its protocol never registered (or no longer has) gets nothing.
+   */
+  private replier(protocol: WsProtocol): Reply {
+    let reply = this.replies.get(protocol.name);
+    if (!reply) {
+      const { codec } = protocol;
+      const { registry } = this.services;
+      const binary = codec.binary === true;
+      reply = (client, value) => {
+        if (value === undefined || value === null) return;
+        registry.connectionOf(client)?.send(codec.encode(value), binary);
+      };
+      this.replies.set(protocol.name, reply);
+    }
+    return reply;
   }
 
   /** ws emits 'close' exactly once, so the plain listener does: `once` would add a wrapper per socket. */

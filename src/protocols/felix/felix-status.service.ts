@@ -64,13 +64,15 @@ export class FelixStatusService implements OnApplicationBootstrap {
     void this.refresh();
   }
 
-  /** What a heartbeat answers with: memory, unless nothing has been heard since start-up. */
-  async current(): Promise<StoredStatus | null> {
-    if (!this.fresh) {
-      const read = this.refresh();
-      if (!this.known) await read;
-    }
-    return this.status;
+  /**
+   * What a heartbeat answers with: memory, unless nothing has been heard since start-up.
+   * A value when memory can answer (every heartbeat but the first few), so the ACK goes
+   * out in the turn that read the heartbeat; a promise while the first read is on its way.
+   */
+  current(): StoredStatus | null | Promise<StoredStatus | null> {
+    if (this.fresh) return this.status;
+    const read = this.refresh();
+    return this.known ? this.status : read.then(() => this.status);
   }
 
   /**

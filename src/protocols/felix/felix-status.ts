@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { isJsonObject } from '../../core/json.js';
 import type { HeartbeatAckData } from './felix.codec.js';
 
@@ -47,9 +48,14 @@ export interface ProcessFigures {
   uptimeMs: number;
 }
 
+/**
+ * Read on every heartbeat, so from V8's heap statistics (a fraction of a microsecond):
+ * `process.memoryUsage()` gives the same `heapUsed` but also reads the resident set size
+ * from the kernel, which made it most of a heartbeat's cost.
+ */
 export function processFigures(): ProcessFigures {
   return {
-    memoryUsageMb: Math.round((process.memoryUsage().heapUsed / 1024 / 1024) * 100) / 100,
+    memoryUsageMb: Math.round((getHeapStatistics().used_heap_size / 1024 / 1024) * 100) / 100,
     uptimeMs: Math.round(process.uptime() * 1000),
   };
 }

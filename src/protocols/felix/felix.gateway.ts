@@ -74,7 +74,7 @@ export class FelixGateway implements OnGatewayConnection, OnGatewayDisconnect {
   }
 
   @SubscribeMessage(FELIX_EVENT.heartbeat)
-  heartbeat(): Promise<FelixServerMessage> {
+  heartbeat(): FelixServerMessage | Promise<FelixServerMessage> {
     return this.felix.heartbeatAck(Date.now());
   }
 

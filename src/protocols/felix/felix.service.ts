@@ -106,12 +106,14 @@ export class FelixService {
   }
 
   /** 20001: the 10001 reply for a heartbeat received at `receivedAt`, from the status held in memory. */
-  async heartbeatAck(receivedAt: number): Promise<FelixServerMessage> {
+  /** At once when nothing is pending (the common case), else once it has settled. */
+  heartbeatAck(receivedAt: number): FelixServerMessage | Promise<FelixServerMessage> {
     // The ACK is the protocol's only reply: after it, updates of every id the socket listens
     // to reach it, listen lists changed just before included.
     const pending = this.registry.settled();
-    if (pending) await pending;
-    return heartbeatAck(ackData(await this.status.current(), receivedAt, processFigures()));
+    const status = this.status.current();
+    if (!pending && !(status instanceof Promise)) return heartbeatAck(ackData(status, receivedAt, processFigures()));
+    return Promise.all([status, pending]).then(([known]) => heartbeatAck(ackData(known, receivedAt, processFigures())));
   }
 
   /** A frame the protocol ignores: counted per reason and logged at debug, never answered. */
