@@ -39,7 +39,10 @@ describe('RedisClientRegistry', await redisSuite(), () => {
   let b: Instance;
   let counter = 0;
 
-  async function startInstance(timing: RedisRegistryTiming = { heartbeatMs: 100, ttlMs: 1000 }): Promise<Instance> {
+  async function startInstance(
+    timing: RedisRegistryTiming = { heartbeatMs: 100, ttlMs: 1000 },
+    { joined = true } = {},
+  ): Promise<Instance> {
     const redis = new RedisConnections({ kind: 'single', url: SHARED_REDIS_URL }, prefix, log);
     const bus = new RedisEventBus(redis, log);
     const registry = new RedisClientRegistry(bus, log, redis, timing);
@@ -50,6 +53,7 @@ describe('RedisClientRegistry', await redisSuite(), () => {
     bus.start();
     registry.start();
     await redis.connect();
+    if (!joined) return instance;
     await waitFor(async () => (await inspect.zscore(`${prefix}instances`, registry.instanceId)) !== null, {
       what: 'the instance to register',
     });
@@ -145,6 +149,22 @@ describe('RedisClientRegistry', await redisSuite(), () => {
       (c === onA ? a : b).registry.remove(c.connection);
     }
     await viewOf(a, []);
+  });
+
+  it('is settled only once it is in the live set, so a client made ready at start-up is counted elsewhere', async () => {
+    // A heartbeat far off: only the join at connect can put the instance in the live set.
+    const c = await startInstance({ heartbeatMs: 60_000, ttlMs: 120_000 }, { joined: false });
+    const pending = c.registry.settled();
+    assert.ok(pending, 'the join is under way');
+    const onC = await open(c, 'n::early');
+    await c.registry.settled();
+    await pending;
+    assert.notEqual(await inspect.zscore(`${prefix}instances`, c.registry.instanceId), null);
+    assert.equal(await a.registry.remoteCount('jac', { kind: 'user', id: 'n::early' }), 1);
+    onC.connection.socket.close();
+    await onC.client.waitClose();
+    c.registry.remove(onC.connection);
+    await c.registry.stop();
   });
 
   it('mirrors user and channel changes and removals to the other instances', async () => {

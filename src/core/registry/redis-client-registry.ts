@@ -46,6 +46,8 @@ export class RedisClientRegistry extends ClientRegistry {
   /** Resolves once the next flush has landed (see `mirrored`). */
   private nextFlush: { promise: Promise<void>; resolve: () => void } | null = null;
   private flushing: Promise<void> | null = null;
+  /** The rewrite of this instance's part of the view and its entry in the live set, while under way. */
+  private joining: Promise<void> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private stopReady: (() => void) | null = null;
   private stopped = false;
@@ -72,7 +74,7 @@ export class RedisClientRegistry extends ClientRegistry {
   }
 
   start(): void {
-    this.stopReady = this.redis.onReady('command', () => void this.resync());
+    this.stopReady = this.redis.onReady('command', () => void this.join());
     this.heartbeat = setInterval(() => void this.beat(), this.timing.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -162,8 +164,25 @@ export class RedisClientRegistry extends ClientRegistry {
     );
   }
 
+  /**
+   * The next flush, and the join under way (after start-up or a reconnect): until this
+   * instance is in the live set, the others count none of its clients, so a client told it
+   * is ready then could miss a publish counted or routed elsewhere.
+   */
   protected override mirrored(): Promise<void> | null {
-    return this.nextFlush?.promise ?? this.flushing;
+    const flush = this.nextFlush?.promise ?? this.flushing;
+    const joining = this.joining;
+    if (!joining) return flush;
+    return flush ? Promise.all([flush, joining]).then(() => undefined) : joining;
+  }
+
+  /** A resync that `mirrored` waits for; it settles either way (a failure is retried by the heartbeat). */
+  private join(): void {
+    const joined = this.resync();
+    this.joining = joined;
+    void joined.then(() => {
+      if (this.joining === joined) this.joining = null;
+    });
   }
 
   private scheduleFlush(): void {
@@ -253,7 +272,7 @@ export class RedisClientRegistry extends ClientRegistry {
     if (!missing) return;
     this.rewritten++;
     this.missingKeys.warn({ instance: this.instanceId });
-    await this.resync();
+    this.join();
   }
 
   private async resync(): Promise<void> {
@@ -270,7 +289,8 @@ export class RedisClientRegistry extends ClientRegistry {
       await transaction.exec();
       await this.redis.command.zadd(this.instancesKey, Date.now(), this.instanceId);
     } catch (err) {
-      this.log.warn({ err: String(err) }, 'registry resync failed; retried on reconnect');
+      // The heartbeat re-adds the instance and finds its hashes missing within one beat.
+      this.log.warn({ err: String(err) }, 'registry resync failed; retried by the heartbeat');
     }
   }
 
