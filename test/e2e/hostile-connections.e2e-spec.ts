@@ -9,6 +9,7 @@ import { HatsuClient, newUser } from '../helpers/hatsu-client.js';
 import { call, request } from '../helpers/http.js';
 import { snowflake } from '../helpers/ids.js';
 import { freePort } from '../helpers/ports.js';
+import { sampleValue, scrapeMetrics } from '../helpers/prom-text.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectUpgradeRejected, WsTestClient } from '../helpers/ws-client.js';
 
@@ -74,6 +75,12 @@ describe('hostile connections', () => {
       await Promise.all(idle.map((peer) => peer.answer));
       // Their slots come back as soon as the server has seen them close.
       await waitFor(() => wellBehaved(app).then(() => true), { what: 'a free slot' });
+      // Counted for operators: the 20 extra sockets and the refused upgrade at least (a retry
+      // above may have been refused too, before the server saw the idle sockets close).
+      const families = await scrapeMetrics(app);
+      const refused = (reason: string) => sampleValue(families, 'gatehouse_connections_refused_total', { reason });
+      assert.ok((refused('per_address') ?? 0) >= 21, `per_address ${refused('per_address')}`);
+      assert.equal(refused('handshake_timeout'), 0);
     });
   });
 
@@ -100,6 +107,8 @@ describe('hostile connections', () => {
         longest = Math.max(longest, heldMs);
       }
       figure('hostile', 'half-open socket held at most (WS_HANDSHAKE_TIMEOUT_MS 200)', longest, 'ms');
+      const families = await scrapeMetrics(app);
+      assert.equal(sampleValue(families, 'gatehouse_connections_refused_total', { reason: 'handshake_timeout' }), 45);
     });
 
     it('leaves upgraded sockets and keep-alive HTTP alone', async () => {

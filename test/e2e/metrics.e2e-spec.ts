@@ -71,6 +71,7 @@ describe('GET /metrics', () => {
     for (const name of [
       'gatehouse_connections_closed_total',
       'gatehouse_upgrades_refused_total',
+      'gatehouse_connections_refused_total',
       'gatehouse_bus_published_total',
       'gatehouse_bus_received_total',
       'gatehouse_bus_received_bytes_total',

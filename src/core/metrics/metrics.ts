@@ -33,6 +33,14 @@ export interface ZlibGauges {
   readonly released: number;
 }
 
+/** TCP connections the listeners closed before any protocol saw them, by reason. */
+export interface EarlyCloses {
+  /** Answered `429` on accept: their address was at `WS_MAX_CONNECTIONS_PER_IP`. */
+  readonly perAddress: number;
+  /** Destroyed for not completing a request within `WS_HANDSHAKE_TIMEOUT_MS`. */
+  readonly handshakeTimeout: number;
+}
+
 /** Open sockets per protocol, read when Prometheus scrapes. */
 export type ConnectionGauges = () => Iterable<[protocol: string, open: number]>;
 
@@ -48,6 +56,7 @@ export class Metrics {
   private readonly protocols = new Map<string, ProtocolStats>();
   private engine: EngineGauges | null = null;
   private connections: ConnectionGauges = () => [];
+  private earlyCloses: () => EarlyCloses | null = () => null;
   private readonly zlib = new Map<string, ZlibGauges>();
   private readonly adminRequests: Counter<'method' | 'route' | 'status'>;
 
@@ -79,6 +88,10 @@ export class Metrics {
 
   watchConnections(gauges: ConnectionGauges): void {
     this.connections = gauges;
+  }
+
+  watchEarlyCloses(read: () => EarlyCloses | null): void {
+    this.earlyCloses = read;
   }
 
   watchZlib(protocol: string, gauges: ZlibGauges): void {
@@ -190,6 +203,19 @@ export class Metrics {
             this.inc({ protocol: stats.protocol || 'none', status: String(status) }, count);
           }
         }
+      },
+    });
+    const earlyCloses = (): EarlyCloses | null => this.earlyCloses();
+    new Counter({
+      name: 'gatehouse_connections_refused_total',
+      help: 'TCP connections closed before their first request: per_address (WS_MAX_CONNECTIONS_PER_IP, on accept), handshake_timeout (WS_HANDSHAKE_TIMEOUT_MS)',
+      labelNames: ['reason'],
+      registers: register,
+      collect() {
+        this.reset();
+        const closes = earlyCloses();
+        this.inc({ reason: 'per_address' }, closes?.perAddress ?? 0);
+        this.inc({ reason: 'handshake_timeout' }, closes?.handshakeTimeout ?? 0);
       },
     });
     perProtocol('gatehouse_inbound_frames_total', 'Frames received from clients', (s) => s.inboundFrames);

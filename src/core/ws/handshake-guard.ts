@@ -20,11 +20,14 @@ const TOO_MANY =
  * keep-alive connection is timed again after each response, until its next request arrives.
  */
 export class HandshakeGuard {
+  /** Connections answered `429` on accept, and destroyed for not completing a request in time. */
+  readonly closed = { perAddress: 0, handshakeTimeout: 0 };
   private readonly timers = new WeakMap<object, NodeJS.Timeout>();
   /** Requests whose response has not finished, per connection (pipelined requests overlap). */
   private readonly pending = new WeakMap<object, number>();
   private readonly responded: (this: ServerResponse) => void;
-  private readonly closed: (this: Socket) => void;
+  private readonly ended: (this: Socket) => void;
+  private readonly expire: (socket: Socket) => void;
 
   constructor(
     private readonly timeoutMs: number,
@@ -38,18 +41,23 @@ export class HandshakeGuard {
       pending.set(key, left);
       if (left <= 0) arm(key as Socket);
     };
-    this.closed = function (this: Socket): void {
+    this.ended = function (this: Socket): void {
       clearTimeout(timers.get(this));
+    };
+    this.expire = (socket) => {
+      this.closed.handshakeTimeout++;
+      socket.destroy();
     };
   }
 
   watch(server: Server): void {
     server.on('connection', (socket: Socket) => {
       if (!this.admit(socket)) {
+        this.closed.perAddress++;
         refuse(socket);
         return;
       }
-      socket.once('close', this.closed);
+      socket.once('close', this.ended);
       this.arm(socket);
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -71,14 +79,10 @@ export class HandshakeGuard {
   private arm(socket: Socket): void {
     if (socket.destroyed) return;
     clearTimeout(this.timers.get(socket));
-    const timer = setTimeout(expire, this.timeoutMs, socket);
+    const timer = setTimeout(this.expire, this.timeoutMs, socket);
     timer.unref();
     this.timers.set(socket, timer);
   }
-}
-
-function expire(socket: Socket): void {
-  socket.destroy();
 }
 
 /** Answers before the request is read; the socket goes as soon as the answer is written. */

@@ -94,10 +94,12 @@ export class ProtocolWsAdapter extends WsAdapter {
   /** Caps connections per address and times their first request, on every listener. */
   private get guard(): HandshakeGuard {
     if (!this.guardRef) {
-      const { catalog, trust } = this.services;
-      this.guardRef = new HandshakeGuard(catalog.handshakeTimeoutMs, (socket) =>
+      const { catalog, trust, metrics } = this.services;
+      const guard = new HandshakeGuard(catalog.handshakeTimeoutMs, (socket) =>
         catalog.limits.admit(socket, trust.isTrusted(socket.remoteAddress ?? '')),
       );
+      metrics.watchEarlyCloses(() => guard.closed);
+      this.guardRef = guard;
     }
     return this.guardRef;
   }
