@@ -160,6 +160,10 @@ export class ProtocolWsAdapter extends WsAdapter {
     // Built once per protocol; a handler with an interceptor is left to Nest's own pipeline.
     const fast = dispatch.handlers(protocol.name);
     const reply = this.replier(protocol);
+    // Nest binds every handler to every socket; they are kept only if one must run through
+    // Nest's pipeline (an interceptor), so an idle socket does not hold a closure per handler.
+    const slow = handlers.filter((candidate) => !fast.has(candidate.message as string));
+    const viaNest = slow.length === 0 ? null : nestPipeline(client, slow, transform, reply, log, protocol.name);
     let spent = false;
     client.on('message', (raw: RawData, isBinary: boolean) => {
       // Once past its budget, a client's frames are dropped unread until its socket is gone.
@@ -182,24 +186,8 @@ export class ProtocolWsAdapter extends WsAdapter {
       }
       if (!routed) return;
       const handler = fast.get(routed.event);
-      if (handler) {
-        handler.run(client, routed.data, reply);
-        return;
-      }
-      // A gateway has a handful of handlers: a scan costs less than a Map per connection.
-      const nest = handlers.find((candidate) => candidate.message === routed.event);
-      if (!nest) return;
-      let result$: Observable<unknown>;
-      try {
-        result$ = transform(nest.callback(routed.data, routed.event));
-      } catch (err) {
-        log.error({ err, protocol: protocol.name }, 'handler failed');
-        return;
-      }
-      result$.subscribe({
-        next: (value) => reply(client, value),
-        error: (err: unknown) => log.error({ err, protocol: protocol.name }, 'handler failed'),
-      });
+      if (handler) handler.run(client, routed.data, reply);
+      else viaNest?.(routed.event, routed.data);
     });
   }
 
@@ -473,4 +461,35 @@ function reject(socket: Duplex, verdict: Extract<UpgradeVerdict, { accept: false
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n` +
       body,
   );
+}
+
+/**
+ * The handlers left to Nest's own pipeline (those with an interceptor), for one socket: the
+ * callback Nest bound to it, its result turned into an observable by Nest's `transform`,
+ * each value sent as a reply.
+ */
+function nestPipeline(
+  client: WebSocket,
+  handlers: MessageMappingProperties[],
+  transform: (data: unknown) => Observable<unknown>,
+  reply: Reply,
+  log: Pino,
+  protocol: string,
+): (event: string, data: unknown) => void {
+  return (event, data) => {
+    // A gateway has a handful of handlers: a scan costs less than a Map per connection.
+    const nest = handlers.find((candidate) => candidate.message === event);
+    if (!nest) return;
+    let result$: Observable<unknown>;
+    try {
+      result$ = transform(nest.callback(data, event));
+    } catch (err) {
+      log.error({ err, protocol }, 'handler failed');
+      return;
+    }
+    result$.subscribe({
+      next: (value) => reply(client, value),
+      error: (err: unknown) => log.error({ err, protocol }, 'handler failed'),
+    });
+  };
 }
