@@ -105,8 +105,10 @@ export class FelixService {
     this.registry.setChannels(session.connection, channels);
   }
 
-  /** 20001: the 10001 reply for a heartbeat received at `receivedAt`, from the status held in memory. */
-  /** At once when nothing is pending (the common case), else once it has settled. */
+  /**
+   * 20001: the 10001 reply for a heartbeat received at `receivedAt`, from the status held in
+   * memory; at once when nothing is pending (the common case), else once it has settled.
+   */
   heartbeatAck(receivedAt: number): FelixServerMessage | Promise<FelixServerMessage> {
     // The ACK is the protocol's only reply: after it, updates of every id the socket listens
     // to reach it, listen lists changed just before included.
