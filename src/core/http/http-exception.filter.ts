@@ -3,6 +3,7 @@ import type { Response } from 'express';
 import type { Logger as Pino } from 'pino';
 import { STATUS_CODES } from 'node:http';
 import { EngineUnavailableError } from '../errors/engine-unavailable.error.js';
+import { OccasionalWarning } from '../logging/occasional-warning.js';
 
 interface BodyParserError {
   type?: string;
@@ -18,7 +19,12 @@ interface BodyParserError {
  */
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
-  constructor(private readonly log: Pino) {}
+  /** Why Redis refused: the client is told 503 only, the operator the cause (at most once per 10 s). */
+  private readonly unavailable: OccasionalWarning;
+
+  constructor(private readonly log: Pino) {
+    this.unavailable = new OccasionalWarning(log, 'admin request answered 503: redis unavailable');
+  }
 
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') {
@@ -47,6 +53,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
       return [status, { statusCode: status, error: error ?? fallback, message: message ?? fallback, ...rest }];
     }
     if (exception instanceof EngineUnavailableError) {
+      this.unavailable.warn({
+        operation: exception.message,
+        cause: exception.cause instanceof Error ? `${exception.cause.name}: ${exception.cause.message}` : 'none',
+      });
       return [
         HttpStatus.SERVICE_UNAVAILABLE,
         { statusCode: 503, error: 'Service Unavailable', message: 'Redis is unavailable; try again shortly' },
