@@ -7,6 +7,8 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { Engine } from '../engine/engine.js';
+import { GatehouseLogger } from '../logging/gatehouse-logger.js';
+import { OccasionalWarning } from '../logging/occasional-warning.js';
 import { AdminToken } from './admin-token.js';
 import { secretsEqual } from './secrets.js';
 
@@ -18,10 +20,19 @@ import { secretsEqual } from './secrets.js';
  */
 @Injectable()
 export class AdminGuard implements CanActivate {
+  /** Which Redis link is down when writes are refused (at most once per 10 s). */
+  private readonly refused: OccasionalWarning;
+
   constructor(
     private readonly token: AdminToken,
     private readonly engine: Engine,
-  ) {}
+    logger: GatehouseLogger,
+  ) {
+    this.refused = new OccasionalWarning(
+      logger.pino.child({ context: 'Http' }),
+      'admin write answered 503: redis unavailable',
+    );
+  }
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<Request>();
@@ -37,6 +48,7 @@ export class AdminGuard implements CanActivate {
       });
     }
     if (request.method !== 'GET' && !this.engine.available) {
+      this.refused.warn({ links: this.engine.redisLinks() });
       throw new ServiceUnavailableException({
         statusCode: 503,
         error: 'Service Unavailable',
